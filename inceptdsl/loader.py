@@ -1,0 +1,280 @@
+"""Finding, reading and resolving specs: shipped names, files, ``extends`` and ``--set``.
+
+A spec document (from YAML or the text DSL) is a located mapping; ``extends`` merges it
+over its parent document (params and blocks key by key, everything else replaced), then the
+merged document is validated and parsed into a :class:`~inceptdsl.spec.Spec`.
+
+>>> spec = load("inception_v3", overrides={"num_classes": 10})
+>>> spec.params["num_classes"].value, spec.input
+(10, [3, 299, 299])
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ErrorCollector, SourceSpan, SpecError, remember_source
+from .spec import KNOBS, BlockDef, ParamValue, Seq, Spec, parse_block, parse_node, \
+    validate_top_level
+from .yamlsrc import YMap, YStr, load_yaml
+
+SUFFIXES = (".yaml", ".yml", ".incept")
+MAX_EXTENDS = 16
+
+
+class UsageError(Exception):
+    """Bad usage rather than a bad spec (missing file, unknown override): exit code 2."""
+
+
+def specs_dir() -> Path:
+    """The folder of the shipped specs (inside the installed package)."""
+    return Path(str(resources.files("inceptdsl.specs")))
+
+
+def shipped() -> dict[str, Path]:
+    """Shipped spec names (and their aliases) -> files; YAML wins over DSL copies."""
+    found: dict[str, Path] = {}
+    for path in sorted(specs_dir().iterdir(), key=lambda p: (p.suffix != ".yaml", p.name)):
+        if path.suffix in SUFFIXES and path.stem not in found:
+            found[path.stem] = path
+    for name, path in list(found.items()):
+        for alias in _aliases(path):
+            found.setdefault(alias, path)
+    return found
+
+
+def _aliases(path: Path) -> list[str]:
+    match = re.search(r"^aliases:\s*\[([^\]]*)\]", path.read_text(encoding="utf-8"), re.M)
+    return [a.strip() for a in match.group(1).split(",") if a.strip()] if match else []
+
+
+def find(ref: str) -> Path:
+    """A spec reference (a path, or a shipped name) -> the file to read."""
+    path = Path(ref)
+    if path.suffix in SUFFIXES or "/" in ref or path.exists():
+        if path.is_dir():
+            raise UsageError(f"{ref}: is a directory, not a spec file")
+        if not path.is_file():
+            raise UsageError(f"{ref}: no such file")
+        return path
+    specs = shipped()
+    if ref not in specs:
+        from .expr import did_you_mean
+
+        hint = did_you_mean(ref, specs)
+        raise UsageError(f"'{ref}' is neither a file nor a shipped spec"
+                         + (f" ({hint})" if hint else "; see 'inceptdsl list'"))
+    return specs[ref]
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    if b"\0" in data[:8192]:
+        raise SpecError("this is a binary file, not a spec", SourceSpan(str(path), 1, 1, 1, 2))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                        SourceSpan(str(path), line, 1, line, 2)) from None
+    return text.removeprefix("\ufeff")
+
+
+def load_document(path: Path) -> YMap:
+    """Read one spec file (YAML or DSL) into a located document, no ``extends`` applied."""
+    text = read_text(path)
+    remember_source(str(path), text)
+    if path.suffix == ".incept":
+        from .dsl import parse_dsl
+
+        doc = parse_dsl(text, str(path))
+    else:
+        doc = load_yaml(text, str(path))
+    if not isinstance(doc, dict):
+        raise SpecError("a spec must be a mapping of keys (name, input, params, blocks, body)",
+                        getattr(doc, "span", SourceSpan(str(path), 1, 1, 1, 2)))
+    return doc
+
+
+def resolve_document(path: Path, chain: tuple[str, ...] = ()) -> YMap:
+    """A document with its ``extends`` chain merged in."""
+    doc = load_document(path)
+    parent_ref = doc.get("extends")
+    if parent_ref is None:
+        return doc
+    span = doc.value_span("extends")
+    if not isinstance(parent_ref, str):
+        raise SpecError("'extends' names a spec (a shipped name or a path)", span)
+    key = str(path.resolve())
+    if key in chain or len(chain) >= MAX_EXTENDS:
+        raise SpecError(f"'extends' cycle: {path.name} extends itself through "
+                        f"{parent_ref}", span)
+    try:
+        parent_path = _parent_path(str(parent_ref), path)
+    except UsageError as exc:
+        raise SpecError(str(exc), span) from None
+    parent = resolve_document(parent_path, (*chain, key))
+    return merge(parent, doc)
+
+
+def _parent_path(ref: str, child: Path) -> Path:
+    local = child.parent / ref
+    if local.suffix in SUFFIXES and local.is_file():
+        return local
+    return find(ref)
+
+
+def merge(parent: YMap, child: YMap) -> YMap:
+    """Child over parent: ``params`` and ``blocks`` merge key by key, the rest is replaced."""
+    out = YMap(parent)
+    out.span = child.span
+    out.key_spans = {**parent.key_spans, **child.key_spans}
+    out.value_spans = {**parent.value_spans, **child.value_spans}
+    for key, value in child.items():
+        if key in ("params", "blocks") and isinstance(value, dict) and isinstance(
+                parent.get(key), dict):
+            out[key] = _merge_map(parent[key], value, by_block=key == "blocks")
+        else:
+            out[key] = value
+    out.pop("extends", None)
+    out["extends"] = child["extends"]
+    out.pop("aliases", None) if "aliases" not in child else None
+    return out
+
+
+def _merge_map(parent: YMap, child: YMap, by_block: bool) -> YMap:
+    out = YMap()
+    out.span = child.span
+    out.key_spans, out.value_spans = dict(parent.key_spans), dict(parent.value_spans)
+    child_names = {_block_name(k) if by_block else k: k for k in child}
+    for key, value in parent.items():
+        name = _block_name(key) if by_block else key
+        if name not in child_names:
+            out[key] = value
+    for key, value in child.items():
+        out[key] = value
+        out.key_spans[key] = child.key_span(key)
+        out.value_spans[key] = child.value_span(key)
+    return out
+
+
+def _block_name(signature: str) -> str:
+    match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", signature)
+    return match.group(1) if match else signature
+
+
+def build_spec(doc: YMap, path: str) -> Spec:
+    """Validate a merged document and parse its blocks and body."""
+    top = validate_top_level(doc, path)
+    errors = ErrorCollector()
+    params = {}
+    for key, value in top.params.items():
+        span = doc["params"].value_span(key)
+        try:
+            from .spec import check_identifier
+
+            check_identifier(key, "parameter name")
+        except ValueError as exc:
+            errors.add(SpecError(str(exc), doc["params"].key_span(key)))
+        params[str(key)] = ParamValue(_plain(value), span)
+    blocks: dict[str, BlockDef] = {}
+    raw_blocks = doc.get("blocks") or YMap()
+    for key, value in top.blocks.items():
+        try:
+            block = parse_block(str(key), value, _key_span(raw_blocks, key),
+                                raw_blocks.value_span(key))
+        except SpecError as exc:
+            errors.add(exc)
+            continue
+        if block.name in blocks:
+            errors.add(SpecError(f"block '{block.name}' is defined twice", block.span,
+                                 notes=[("first defined here", blocks[block.name].span)]))
+        blocks[block.name] = block
+    body = None
+    try:
+        body = parse_node(doc["body"], doc.value_span("body"))
+    except SpecError as exc:
+        errors.add(exc)
+    errors.raise_if_any()
+    assert isinstance(body, Seq)
+    return Spec(top.name, list(top.input), params, blocks, body, path, top.format,
+                top.description, top.paper, top.reference, list(top.aliases), top.extends,
+                doc.value_span("input"), raw=doc)
+
+
+def _key_span(mapping: YMap, key: str) -> SourceSpan:
+    if isinstance(key, YStr):
+        return key.span
+    return mapping.key_span(key)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def load(ref: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
+    """Load a spec by path or shipped name, resolve ``extends``, apply overrides."""
+    path = find(str(ref))
+    spec = build_spec(resolve_document(path), str(path))
+    return apply_overrides(spec, overrides or {})
+
+
+def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """Apply ``--set`` values: spec params, ``input`` and the global knobs."""
+    for key, value in overrides.items():
+        if key == "input":
+            if (not isinstance(value, list) or len(value) != 3 or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65536
+                    for v in value)):
+                raise UsageError(f"--set input=...: expected [C, H, W], found {value!r}")
+            spec.input = list(value)
+        elif key in spec.params:
+            spec.params[key] = ParamValue(_checked(key, value, spec.params[key].value),
+                                          spec.params[key].span)
+        elif key in KNOBS:
+            spec.params[key] = ParamValue(_checked(key, value, KNOBS[key]), spec.body.span)
+        else:
+            from .expr import did_you_mean
+
+            known = ", ".join(["input", *KNOBS, *spec.params])
+            hint = did_you_mean(key, ["input", *KNOBS, *spec.params])
+            raise UsageError(f"--set {key}: '{spec.name}' has no parameter '{key}' "
+                             f"({hint or 'known: ' + known})")
+    return spec
+
+
+def _checked(key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool) != isinstance(value, bool) or (
+            isinstance(default, (int, float)) and not isinstance(value, (int, float))):
+        raise UsageError(f"--set {key}={value!r}: expected a value like {default!r}")
+    if isinstance(default, float) and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["num_classes=10", "input=[3,224,224]"]`` -> values parsed as YAML flow."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item}: the value is not valid YAML") from None
+    return out

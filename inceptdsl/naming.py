@@ -1,0 +1,96 @@
+"""Names that reach generated code: attribute names of a class body, one namespace each.
+
+Explicit spec names are kept as they are (they are ``state_dict`` keys); layers that need a
+module but carry no name get a readable, unique one derived from the op or block name.
+
+>>> snake("InceptionResNetA"), snake("conv2d")
+('inception_res_net_a', 'conv2d')
+>>> ns = Namespace({"conv2d"})
+>>> ns.fresh("conv2d"), ns.fresh("conv2d"), ns.fresh("class")
+('conv2d_1', 'conv2d_2', 'class_')
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Callable
+
+from .spec import Add, Concat, Layer, Node, Repeat, Seq
+
+# Attributes of torch.nn.Module / flax.nnx.Module that a layer name must not shadow.
+MODULE_ATTRIBUTES = frozenset(
+    "training forward parameters buffers children modules named_parameters named_buffers "
+    "named_children named_modules state_dict load_state_dict train eval to cuda cpu "
+    "float double half bfloat16 apply register_buffer register_parameter add_module "
+    "register_module zero_grad requires_grad_ type extra_repr get_submodule "
+    "get_parameter get_buffer dump_patches call_super_init set_attributes sow iter_modules "
+    "iter_children perturb split merge graph update".split()
+)
+
+
+def snake(name: str) -> str:
+    """CamelCase -> snake_case, for automatic attribute names."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name).lower()
+
+
+class Namespace:
+    """Hands out unique identifiers that are never keywords, builtins or taken names."""
+
+    def __init__(self, taken: set[str] | frozenset[str] = frozenset()):
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base) or "x"
+        if base[0].isdigit():
+            base = "_" + base
+        if keyword.iskeyword(base) or hasattr(builtins, base):
+            base += "_"
+        name, n = base, 0
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+    def reserve(self, name: str) -> None:
+        self.taken.add(name)
+
+
+def explicit_names(body: Node) -> set[str]:
+    """All names written in a class body (not inside named sequences or blocks)."""
+    found: set[str] = set()
+    for node in class_nodes(body):
+        if node.name:
+            found.add(node.name)
+    return found
+
+
+def class_nodes(body: Node):
+    """The nodes of one class body, in order; named sequences count as one node."""
+    yield body
+    if isinstance(body, Seq) and body.name is None:
+        for item in body.items:
+            yield from class_nodes(item)
+    elif isinstance(body, (Concat, Add)):
+        for branch in body.branches:
+            yield from class_nodes(branch)
+
+
+def attr_names(body: Node, needs_module: Callable[[Layer], bool]) -> dict[int, str]:
+    """Automatic attribute names for the unnamed nodes of a class body that need one.
+
+    Keys are ``id(node)``; layers that need no module (functional ops) get none.
+    """
+    ns = Namespace(explicit_names(body))
+    names: dict[int, str] = {}
+    for node in class_nodes(body):
+        if node.name is not None:
+            continue
+        if isinstance(node, Layer) and needs_module(node):
+            names[id(node)] = ns.fresh(snake(node.callee))
+        elif isinstance(node, Repeat):
+            names[id(node)] = ns.fresh("layers")
+    return names

@@ -1,0 +1,497 @@
+"""The op set: each op defined once, with its attributes, shape rule and cost rule.
+
+An :class:`OpDef` holds everything the analysis needs; each backend registers one lowering
+per op name (see ``backends/torch/lowering.py``). Adding an op means adding one definition
+here and one lowering per backend.
+
+Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors. Shape rules
+only do arithmetic on the channel count, so they also run on symbolic channels
+(:class:`~inceptdsl.expr.Sym`) when the code generators derive constructor arguments.
+
+>>> conv = OPS["conv2d"]
+>>> attrs = conv.bind([64, 3], {"stride": 2}, None)
+>>> conv.shape(attrs, [(3, 224, 224)])
+(64, 111, 111)
+>>> conv.macs(attrs, [(3, 224, 224)], (64, 111, 111))
+21290688
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expr import is_symbolic
+
+Shape = tuple
+REQUIRED = object()
+
+
+class OpError(Exception):
+    """A problem with an op's arguments or inputs; the caller adds the location."""
+
+    def __init__(self, message: str, attr: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.attr, self.hint = attr, hint
+
+
+@dataclass
+class Attr:
+    """One attribute: its name, kind (for validation and normalisation) and default."""
+
+    name: str
+    kind: str = "any"
+    default: Any = REQUIRED
+    doc: str = ""
+
+
+def _zero(*_: Any) -> int:
+    return 0
+
+
+@dataclass
+class OpDef:
+    """An op: attribute schema, shape rule and cost rules side by side."""
+
+    name: str
+    attrs: list[Attr]
+    shape: Callable[[dict, list[Shape]], Shape]
+    doc: str
+    params: Callable[[dict, list[Shape]], int] = _zero
+    buffers: Callable[[dict, list[Shape]], int] = _zero
+    macs: Callable[[dict, list[Shape], Shape], int] = _zero
+    flops: Callable[[dict, list[Shape], Shape], int] = _zero
+    check: Callable[[dict, list[Shape]], None] = _zero
+    arity: int = 1  # 0 means any number (>= 1) of inputs
+    kind: str = "other"  # for colours and legends: conv, norm, act, pool, linear, merge...
+    aliases: tuple[str, ...] = ()
+    example: str = ""
+    normalize: Callable[[dict, list[Shape]], dict] | None = None
+
+    def bind(self, args: list, kwargs: dict, _span: Any) -> dict:
+        """Bind call arguments to attributes, filling defaults and normalising kinds."""
+        if len(args) > len(self.attrs):
+            raise OpError(f"{self.name}() takes at most {len(self.attrs)} positional "
+                          f"arguments ({len(args)} given)")
+        bound = {a.name: v for a, v in zip(self.attrs, args, strict=False)}
+        known = {a.name for a in self.attrs}
+        for key, value in kwargs.items():
+            if key not in known:
+                from .expr import did_you_mean
+
+                raise OpError(f"{self.name}() has no argument '{key}'", key,
+                              hint=did_you_mean(key, known) or
+                              f"its arguments are: {', '.join(a.name for a in self.attrs)}")
+            if key in bound:
+                raise OpError(f"{self.name}() got '{key}' twice", key)
+            bound[key] = value
+        for a in self.attrs:
+            if a.name not in bound:
+                if a.default is REQUIRED:
+                    raise OpError(f"{self.name}() is missing its argument '{a.name}'")
+                bound[a.name] = a.default
+            bound[a.name] = _coerce(self.name, a, bound[a.name])
+        return bound
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the op holds parameters or buffers (and so needs a module)."""
+        return self.params is not _zero or self.buffers is not _zero
+
+
+# ---------------------------------------------------------------------------- kinds
+
+
+def _coerce(op: str, attr: Attr, value: Any) -> Any:
+    if is_symbolic(value) or attr.kind == "any":
+        return value
+    fn = _KINDS[attr.kind]
+    try:
+        return fn(value)
+    except (TypeError, ValueError) as exc:
+        raise OpError(f"{op}() argument '{attr.name}': {exc}", attr.name) from None
+
+
+def _int(value: Any, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"expected a whole number, found {value!r}")
+    if not low <= int(value) <= 1_000_000:
+        raise ValueError(f"{int(value)} is out of range ({low}..1000000)")
+    return int(value)
+
+
+def _pos(value: Any) -> int:
+    return _int(value, 1)
+
+
+def _pair(value: Any, low: int = 1) -> tuple:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"expected a number or [h, w], found {list(value)!r}")
+        return tuple(v if is_symbolic(v) else _int(v, low) for v in value)
+    v = _int(value, low)
+    return (v, v)
+
+
+def _pair0(value: Any) -> tuple:
+    return _pair(value, 0)
+
+
+def _opt_pair(value: Any) -> tuple | None:
+    return None if value is None else _pair(value)
+
+
+def _padding(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in ("same", "valid"):
+            raise ValueError(f"padding is a number, [h, w], [top, bottom, left, right], "
+                             f"'same' or 'valid', found '{value}'")
+        return str(value)
+    if isinstance(value, (list, tuple)) and len(value) == 4:
+        return tuple(v if is_symbolic(v) else _int(v) for v in value)
+    return _pair(value, 0)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, found {value!r}")
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return float(value)
+
+
+def _prob(value: Any) -> float:
+    value = _float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected a probability in [0, 1], found {value}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, found {value!r}")
+    return value
+
+
+_KINDS: dict[str, Callable[[Any], Any]] = {
+    "int": _int, "pos": _pos, "pair": _pair, "pair0": _pair0, "opt_pair": _opt_pair,
+    "padding": _padding, "float": _float, "prob": _prob, "bool": _bool,
+}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def _spatial(shape: Shape, op: str) -> tuple[Any, int, int]:
+    if len(shape) != 3:
+        raise OpError(f"{op} expects a C x H x W feature map, got a vector of {shape[0]}",
+                      hint="put it before 'flatten'")
+    return shape
+
+
+def _flat(shape: Shape, op: str) -> Any:
+    if len(shape) != 1:
+        raise OpError(f"{op} expects a flat vector, got {fmt_shape(shape)}",
+                      hint="add 'flatten' (or a global pool and 'flatten') before it")
+    return shape[0]
+
+
+def fmt_shape(shape: Shape) -> str:
+    """``(768, 17, 17)`` -> ``768x17x17``."""
+    return "x".join(str(d) for d in shape)
+
+
+def conv_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Explicit (top, bottom, left, right) padding, resolving 'same' like TensorFlow.
+
+    >>> conv_padding({"pad": "same", "kernel": (3, 3), "stride": (2, 2),
+    ...               "dilation": (1, 1)}, (8, 8))
+    (0, 1, 0, 1)
+    """
+    pad = attrs["pad"]
+    if pad == "valid":
+        return (0, 0, 0, 0)
+    if pad == "same":
+        out = []
+        for length, k, s, d in zip(size, attrs["kernel"], attrs["stride"], attrs["dilation"],
+                                   strict=True):
+            total = max((math.ceil(length / s) - 1) * s + (k - 1) * d + 1 - length, 0)
+            out += [total // 2, total - total // 2]
+        return tuple(out)
+    if len(pad) == 4:
+        return tuple(pad)
+    return (pad[0], pad[0], pad[1], pad[1])
+
+
+def conv_out(length: int, k: int, s: int, d: int, before: int, after: int, ceil: bool = False) -> int:
+    """PyTorch's output length for a conv or pool window (floor, or ``ceil_mode``).
+
+    >>> conv_out(112, 3, 2, 1, 0, 0, ceil=True), conv_out(112, 3, 2, 1, 0, 0)
+    (56, 55)
+    """
+    span = length + before + after - d * (k - 1) - 1
+    if ceil:
+        out = -(-span // s) + 1
+        if (out - 1) * s >= length + before:  # the last window must start inside
+            out -= 1
+        return out
+    return span // s + 1
+
+
+# ---------------------------------------------------------------------------- conv
+
+
+def _conv_check(a: dict, ins: list[Shape]) -> None:
+    c, h, w = _spatial(ins[0], "conv2d")
+    if c % a["groups"] or a["out"] % a["groups"]:
+        raise OpError(f"conv2d groups={a['groups']} must divide both input channels ({c}) "
+                      f"and output channels ({a['out']})", "groups")
+    pads = conv_padding(a, (h, w))
+    for length, k, s, d, p0, p1, axis in _axes(a, (h, w), pads):
+        if conv_out(length, k, s, d, p0, p1) < 1:
+            raise OpError(f"conv2d kernel {k} (dilation {d}) does not fit the input "
+                          f"{axis} {length} with padding {p0}+{p1}", "kernel")
+
+
+def _axes(a: dict, size: tuple, pads: tuple) -> list:
+    return [(size[0], a["kernel"][0], a["stride"][0], a["dilation"][0], pads[0], pads[1], "height"),
+            (size[1], a["kernel"][1], a["stride"][1], a["dilation"][1], pads[2], pads[3], "width")]
+
+
+def _conv_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, h, w = _spatial(ins[0], "conv2d")
+    if is_symbolic((h, w)) or is_symbolic(a["kernel"]) or is_symbolic(a["stride"]) \
+            or is_symbolic(a["pad"]) or is_symbolic(a["dilation"]):
+        return (a["out"], None, None)
+    pads = conv_padding(a, (h, w))
+    dims = [conv_out(length, k, s, d, p0, p1) for length, k, s, d, p0, p1, _ in _axes(a, (h, w), pads)]
+    return (a["out"], *dims)
+
+
+def _conv_params(a: dict, ins: list[Shape]) -> int:
+    k = a["kernel"][0] * a["kernel"][1]
+    return a["out"] * (ins[0][0] // a["groups"]) * k + (a["out"] if a["bias"] else 0)
+
+
+def _conv_macs(a: dict, ins: list[Shape], out: Shape) -> int:
+    k = a["kernel"][0] * a["kernel"][1]
+    return numel(out) * (ins[0][0] // a["groups"]) * k
+
+
+def _conv_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+    return 2 * _conv_macs(a, ins, out) + (numel(out) if a["bias"] else 0)
+
+
+# ---------------------------------------------------------------------------- pools
+
+
+def _pool_attrs(avg: bool) -> list[Attr]:
+    attrs = [Attr("kernel", "pair"), Attr("stride", "opt_pair", None),
+             Attr("pad", "pair0", 0), Attr("ceil", "bool", False)]
+    if avg:
+        attrs.append(Attr("count_include_pad", "bool", True))
+    else:
+        attrs.append(Attr("dilation", "pair", 1))
+    return attrs
+
+
+def _pool_geometry(a: dict) -> tuple:
+    stride = a["stride"] or a["kernel"]
+    dilation = a.get("dilation", (1, 1))
+    return a["kernel"], stride, a["pad"], dilation
+
+
+def _pool_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, h, w = _spatial(ins[0], "pool")
+    kernel, stride, pad, dil = _pool_geometry(a)
+    if is_symbolic((h, w, kernel, stride, pad, dil)):
+        return (c, None, None)
+    dims = [conv_out(length, k, s, d, p, p, a["ceil"])
+            for length, k, s, d, p in zip((h, w), kernel, stride, dil, pad, strict=True)]
+    return (c, *dims)
+
+
+def _pool_check(a: dict, ins: list[Shape]) -> None:
+    _, h, w = _spatial(ins[0], "pool")
+    kernel, stride, pad, dil = _pool_geometry(a)
+    for k, p in zip(kernel, pad, strict=True):
+        if p > k // 2:
+            raise OpError(f"pool padding {p} must be at most half the kernel ({k})", "pad")
+    out = _pool_shape(a, ins)
+    if out[1] < 1 or out[2] < 1:
+        raise OpError(f"pool kernel {fmt_shape(kernel)} does not fit the input {h}x{w}",
+                      "kernel")
+
+
+def _pool_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+    return numel(out) * a["kernel"][0] * a["kernel"][1]
+
+
+def _adaptive_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, _, _ = _spatial(ins[0], "adaptive pool")
+    return (c, *a["size"])
+
+
+def _global_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, _, _ = _spatial(ins[0], "global_avgpool")
+    return (c, 1, 1)
+
+
+# ---------------------------------------------------------------------------- others
+
+
+def _same(a: dict, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+def _per_element(n: int) -> Callable:
+    return lambda a, ins, out: n * numel(out)
+
+
+def _bn_params(a: dict, ins: list[Shape]) -> int:
+    return 2 * ins[0][0] if a["affine"] else 0
+
+
+def _bn_buffers(a: dict, ins: list[Shape]) -> int:
+    return 2 * ins[0][0] + 1 if a["track_running_stats"] else 0
+
+
+def _linear_shape(a: dict, ins: list[Shape]) -> Shape:
+    _flat(ins[0], "linear")
+    return (a["out"],)
+
+
+def _linear_params(a: dict, ins: list[Shape]) -> int:
+    return ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0)
+
+
+def _linear_macs(a: dict, ins: list[Shape], out: Shape) -> int:
+    return ins[0][0] * a["out"]
+
+
+def _flatten_shape(a: dict, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    if len(shape) == 1:
+        return shape
+    c, h, w = shape
+    return (c * h * w,)
+
+
+def _concat_check(a: dict, ins: list[Shape]) -> None:
+    first = ins[0]
+    for shape in ins[1:]:
+        if len(shape) != len(first) or tuple(shape[1:]) != tuple(first[1:]):
+            sizes = ", ".join(fmt_shape(s) for s in ins)
+            raise OpError(f"concat needs equal spatial sizes, got {sizes}",
+                          hint="check the strides and padding of the branches")
+
+
+def _concat_shape(a: dict, ins: list[Shape]) -> Shape:
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+def _add_check(a: dict, ins: list[Shape]) -> None:
+    for shape in ins[1:]:
+        if tuple(shape) != tuple(ins[0]):
+            sizes = ", ".join(fmt_shape(s) for s in ins)
+            raise OpError(f"add needs equal shapes, got {sizes}",
+                          hint="make the branch output channels match the input "
+                               "(e.g. conv(in_channels, 1))")
+
+
+def _add_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+    return (len(ins) - 1) * numel(out)
+
+
+def _lrn_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+    return (a["size"] + 3) * numel(out)
+
+
+_ACT_DOC = "elementwise activation"
+
+
+def _activation(name: str, torch_doc: str, attrs: list[Attr] | None = None) -> OpDef:
+    return OpDef(name, attrs or [], _same, f"{_ACT_DOC}: {torch_doc}", flops=_per_element(1),
+                 kind="act", example=name)
+
+
+OP_LIST: list[OpDef] = [
+    OpDef("conv2d", [
+        Attr("out", "pos", doc="output channels"), Attr("kernel", "pair"),
+        Attr("stride", "pair", 1), Attr("pad", "padding", 0, "int, [h, w], "
+             "[top, bottom, left, right], 'same' or 'valid'"),
+        Attr("dilation", "pair", 1), Attr("groups", "pos", 1), Attr("bias", "bool", True)],
+        _conv_shape, "2-D convolution (PyTorch semantics: floor output size).",
+        params=_conv_params, macs=_conv_macs, flops=_conv_flops, check=_conv_check,
+        kind="conv", aliases=("conv",), example="conv(192, [1, 7], pad=[0, 3])"),
+    OpDef("batchnorm", [Attr("eps", "float", 1e-5), Attr("momentum", "float", 0.1),
+                        Attr("affine", "bool", True), Attr("track_running_stats", "bool", True)],
+          _same, "Batch normalisation over channels (2-d on maps, 1-d on vectors).",
+          params=_bn_params, buffers=_bn_buffers, flops=_per_element(2), kind="norm",
+          aliases=("bn",), example="batchnorm(eps=0.001)"),
+    OpDef("lrn", [Attr("size", "pos"), Attr("alpha", "float", 1e-4),
+                  Attr("beta", "float", 0.75), Attr("k", "float", 1.0)],
+          _same, "Local response normalisation across channels.", flops=_lrn_flops,
+          kind="norm", example="lrn(5, alpha=0.0001, beta=0.75)"),
+    _activation("relu", "max(x, 0)"),
+    _activation("relu6", "min(max(x, 0), 6)"),
+    _activation("gelu", "Gaussian error linear unit"),
+    _activation("silu", "x * sigmoid(x)"),
+    _activation("sigmoid", "1 / (1 + exp(-x))"),
+    _activation("tanh", "hyperbolic tangent"),
+    _activation("elu", "exponential linear unit"),
+    _activation("hardswish", "x * relu6(x + 3) / 6"),
+    _activation("leaky_relu", "max(x, slope * x)", [Attr("slope", "float", 0.01)]),
+    OpDef("maxpool", _pool_attrs(False), _pool_shape,
+          "Max pooling; stride defaults to the kernel; `ceil` is PyTorch's ceil_mode.",
+          flops=_pool_flops, check=_pool_check, kind="pool",
+          example="maxpool(3, stride=2, ceil=true)"),
+    OpDef("avgpool", _pool_attrs(True), _pool_shape,
+          "Average pooling; `count_include_pad` as in PyTorch (default true).",
+          flops=_pool_flops, check=_pool_check, kind="pool",
+          example="avgpool(3, stride=1, pad=1, count_include_pad=false)"),
+    OpDef("adaptive_avgpool", [Attr("size", "pair")], _adaptive_shape,
+          "Adaptive average pooling to a fixed output size.",
+          flops=lambda a, ins, out: numel(ins[0]), kind="pool",
+          example="adaptive_avgpool([4, 4])"),
+    OpDef("adaptive_maxpool", [Attr("size", "pair")], _adaptive_shape,
+          "Adaptive max pooling to a fixed output size.",
+          flops=lambda a, ins, out: numel(ins[0]), kind="pool"),
+    OpDef("global_avgpool", [], _global_shape, "Average over the whole map (C x 1 x 1).",
+          flops=lambda a, ins, out: numel(ins[0]), kind="pool", example="global_avgpool"),
+    OpDef("dropout", [Attr("p", "prob", 0.5)], _same,
+          "Dropout (identity in eval mode).", kind="reg", example="dropout(0.4)"),
+    OpDef("flatten", [], _flatten_shape, "Flatten C x H x W to a vector (NCHW order).",
+          kind="reshape", example="flatten"),
+    OpDef("linear", [Attr("out", "pos"), Attr("bias", "bool", True)], _linear_shape,
+          "Fully connected layer on a flat vector.", params=_linear_params,
+          macs=_linear_macs, flops=lambda a, ins, out: 2 * _linear_macs(a, ins, out) + (
+              a["out"] if a["bias"] else 0), kind="linear", aliases=("fc",),
+          example="linear(num_classes)"),
+    OpDef("l2norm", [Attr("eps", "float", 1e-12)], _same,
+          "L2 normalisation over channels (F.normalize(x, p=2, dim=1)).",
+          flops=_per_element(3), kind="norm", example="l2norm"),
+    OpDef("identity", [], _same, "Passes its input through.", kind="reshape",
+          example="identity"),
+    OpDef("scale", [Attr("factor", "float")], _same, "Multiplies by a constant.",
+          flops=_per_element(1), kind="act", example="scale(0.17)"),
+    OpDef("concat", [], _concat_shape, "Concatenation on channels (the `concat` form).",
+          check=_concat_check, arity=0, kind="merge"),
+    OpDef("add", [], _same, "Elementwise sum (the `add` form).", check=_add_check,
+          flops=_add_flops, arity=0, kind="merge"),
+    OpDef("input", [], _same, "The network input.", arity=0, kind="io"),
+]
+
+OPS: dict[str, OpDef] = {}
+for _op in OP_LIST:
+    OPS[_op.name] = _op
+    for _alias in _op.aliases:
+        OPS[_alias] = _op
+
+USER_OPS = sorted(k for k, v in OPS.items() if v.name not in ("concat", "add", "input"))

@@ -1,0 +1,400 @@
+"""The Spec model: what both front ends (YAML and the text DSL) produce.
+
+The top level is validated with pydantic; the network body and block bodies are a small
+tree of :class:`Node` objects, each with its :class:`SourceSpan`:
+
+- :class:`Layer`: a call of an op or a block, ``conv(64, 1)`` or ``InceptionA(32)``;
+- :class:`Seq`: layers one after another (a *named* sequence is a numbered submodule);
+- :class:`Concat`: branches fed the same input, concatenated on channels;
+- :class:`Add`: branches summed, the first one scaled, an optional activation after;
+- :class:`Repeat`: ``count`` copies of a body, numbered in the enclosing sequence;
+- :class:`Ref`: the output of an earlier named node.
+
+Every node may carry a ``name`` (it becomes the attribute name and hence the ``state_dict``
+key), a ``when`` condition, ``side`` (a side output such as an aux head, with its loss
+weight) and ``source`` (read another named node's output instead of the previous one).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import SourceSpan, SpecError
+from .expr import CallExpr, Expr, Name, parse
+
+FORMAT_VERSION = 1
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+FORM_KEYS = ("seq", "concat", "add", "repeat", "ref")
+MODIFIER_KEYS = ("name", "when", "side", "loss_weight", "from", "scale", "act", "body")
+RESERVED = set(FORM_KEYS) | set(MODIFIER_KEYS)
+KNOBS = {"width": 1.0}
+
+
+# ---------------------------------------------------------------------------- nodes
+
+
+@dataclass
+class Node:
+    """A node of a body; subclasses say what it computes."""
+
+    span: SourceSpan
+    name: str | None = field(default=None, kw_only=True)
+    when: Expr | None = field(default=None, kw_only=True)
+    side: bool = field(default=False, kw_only=True)
+    loss_weight: Expr | None = field(default=None, kw_only=True)
+    source: str | None = field(default=None, kw_only=True)
+    source_span: SourceSpan | None = field(default=None, kw_only=True, repr=False)
+
+
+@dataclass
+class Layer(Node):
+    call: CallExpr
+
+    @property
+    def callee(self) -> str:
+        return self.call.func
+
+
+@dataclass
+class Seq(Node):
+    items: list[Node]
+
+
+@dataclass
+class Concat(Node):
+    branches: list[Node]
+
+
+@dataclass
+class Add(Node):
+    branches: list[Node]
+    scale: Expr | None = None
+    act: Expr | None = None
+
+
+@dataclass
+class Repeat(Node):
+    count: Expr
+    body: Node
+
+
+@dataclass
+class Ref(Node):
+    target: str
+
+
+@dataclass
+class BlockParam:
+    name: str
+    default: Expr | None
+    span: SourceSpan
+
+
+@dataclass
+class BlockDef:
+    """A reusable, parametric block: ``InceptionA(pool_features): ...``."""
+
+    name: str
+    params: list[BlockParam]
+    body: Node
+    span: SourceSpan
+    signature: str = ""
+
+
+@dataclass
+class ParamValue:
+    value: Any
+    span: SourceSpan
+
+
+@dataclass
+class Spec:
+    """A loaded spec, ``extends`` resolved and ``--set`` overrides applied."""
+
+    name: str
+    input: list[int]
+    params: dict[str, ParamValue]
+    blocks: dict[str, BlockDef]
+    body: Seq
+    path: str
+    format: int = FORMAT_VERSION
+    description: str = ""
+    paper: str = ""
+    reference: str = ""
+    aliases: list[str] = field(default_factory=list)
+    extends: str | None = None
+    input_span: SourceSpan | None = None
+    raw: Any = None
+
+    def param_values(self) -> dict[str, Any]:
+        return {k: p.value for k, p in self.params.items()}
+
+
+# ---------------------------------------------------------------------------- top level
+
+
+class TopLevel(BaseModel):
+    """The top-level keys of a spec file (validated after ``extends`` is merged)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    format: int = FORMAT_VERSION
+    name: str
+    description: str = ""
+    paper: str = ""
+    reference: str = ""
+    aliases: list[str] = []
+    extends: str | None = None
+    input: list[int]
+    params: dict[str, Any] = {}
+    blocks: dict[str, Any] = {}
+    body: list[Any]
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        if value != FORMAT_VERSION:
+            raise ValueError(f"unsupported format version {value} (this is format "
+                             f"{FORMAT_VERSION})")
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _chw(cls, value: list[int]) -> list[int]:
+        if len(value) != 3 or any(v < 1 or v > 65536 for v in value):
+            raise ValueError("input must be [channels, height, width], each 1..65536")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        check_identifier(value, "spec name")
+        return value
+
+
+def check_identifier(value: str, what: str) -> None:
+    if not IDENTIFIER.match(value) or keyword.iskeyword(value) or value.startswith("__"):
+        raise ValueError(f"{what} '{value}' is not a valid identifier")
+
+
+def validate_top_level(doc: Any, path: str) -> TopLevel:
+    """Validate the merged top-level mapping, turning pydantic errors into located ones."""
+    if not isinstance(doc, dict):
+        raise SpecError("a spec must be a mapping of keys (name, input, params, blocks, "
+                        "body)", getattr(doc, "span", SourceSpan(path, 1, 1, 1, 2)))
+    try:
+        return TopLevel.model_validate(dict(doc))
+    except ValidationError as exc:
+        from .errors import SpecErrors
+
+        errors = [_located(err, doc, path) for err in exc.errors()]
+        raise SpecErrors(errors) from None
+
+
+def _located(err: dict, doc: Any, path: str) -> SpecError:
+    loc = list(err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        hint = _did_you_mean(key, TopLevel.model_fields)
+        return SpecError(f"unknown key '{key}'", doc.key_span(key), hint=hint)
+    if err["type"] == "missing":
+        return SpecError(f"missing required key '{loc[-1]}'", doc.span)
+    span, node = doc.span, doc
+    for part in loc:
+        parent, node = node, _child(node, part)
+        span = _child_span(parent, part, span)
+        if node is None:
+            break
+    return SpecError(f"'{'.'.join(map(str, loc))}': {message}", span)
+
+
+def _child(node: Any, part: Any) -> Any:
+    try:
+        return node[part]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _child_span(parent: Any, part: Any, default: SourceSpan) -> SourceSpan:
+    if hasattr(parent, "value_span") and isinstance(part, str):
+        return parent.value_span(part)
+    if hasattr(parent, "item_span") and isinstance(part, int):
+        return parent.item_span(part)
+    return default
+
+
+def _did_you_mean(word: str, choices: Any) -> str | None:
+    from .expr import did_you_mean
+
+    return did_you_mean(word, choices)
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+def parse_node(value: Any, span: SourceSpan) -> Node:
+    """Turn a YAML value (string, list or mapping) into a body :class:`Node`.
+
+    >>> from .yamlsrc import load_yaml
+    >>> doc = load_yaml("- stem: conv(32, 3, stride=2)\\n- relu\\n", "x.yaml")
+    >>> seq = parse_node(doc, doc.span)
+    >>> [type(n).__name__ for n in seq.items], seq.items[0].name
+    (['Layer', 'Layer'], 'stem')
+    """
+    span = getattr(value, "span", span)
+    if isinstance(value, str):
+        return _layer(value, span)
+    if isinstance(value, list):
+        return Seq(span, [parse_node(item, value.item_span(i)) for i, item in enumerate(value)])
+    if isinstance(value, dict):
+        return _mapping(value, span)
+    raise SpecError(f"expected a layer, a list or a mapping, found {value!r}", span)
+
+
+def _layer(text: str, span: SourceSpan) -> Layer:
+    expr = parse(text, span)
+    if isinstance(expr, Name):
+        expr = CallExpr(expr.id, [], {}, pos=expr.pos, length=expr.length, base=expr.base)
+        expr.func_length = expr.length
+    if not isinstance(expr, CallExpr):
+        raise SpecError(f"expected a layer such as 'conv(64, 1)', found '{text}'", span)
+    return Layer(span, expr)
+
+
+def _mapping(value: dict, span: SourceSpan) -> Node:
+    forms = [k for k in value if k in FORM_KEYS]
+    names = [k for k in value if k not in RESERVED]
+    if len(forms) + len(names) > 1:
+        extra = (forms + names)[1]
+        raise SpecError(
+            f"a node has one form; '{(forms + names)[0]}' and '{extra}' both given",
+            value.key_span(extra),
+            hint="put each layer in its own list item",
+        )
+    if not forms and not names:
+        raise SpecError("this mapping has no layer: expected 'name: layer' or one of "
+                        + ", ".join(FORM_KEYS), span)
+    if names:
+        node = _named(value, names[0])
+    else:
+        node = _form(value, forms[0], span)
+    _modifiers(node, value, forms[0] if forms else None)
+    return node
+
+
+def _named(value: dict, name: str) -> Node:
+    key_span = value.key_span(name)
+    _check_name(name, key_span)
+    if "name" in value:
+        raise SpecError("a node is named either by its key or by 'name:', not both",
+                        value.key_span("name"))
+    node = parse_node(value[name], value.value_span(name))
+    if node.name is not None:
+        raise SpecError(f"'{name}' names a node that already has a name", key_span)
+    node.name = name
+    node.span = key_span
+    return node
+
+
+def _check_name(name: str, span: SourceSpan) -> None:
+    try:
+        check_identifier(name, "name")
+    except ValueError as exc:
+        raise SpecError(str(exc), span) from None
+
+
+def _form(value: dict, form: str, span: SourceSpan) -> Node:
+    arg, arg_span = value[form], value.value_span(form)
+    if form == "seq":
+        node = parse_node(arg, arg_span)
+        return node if isinstance(node, Seq) else Seq(arg_span, [node])
+    if form in ("concat", "add"):
+        if not isinstance(arg, list) or not arg:
+            raise SpecError(f"'{form}' takes a list of branches", arg_span)
+        branches = [parse_node(b, arg.item_span(i)) for i, b in enumerate(arg)]
+        return Concat(span, branches) if form == "concat" else Add(span, branches)
+    if form == "repeat":
+        if "body" not in value:
+            raise SpecError("'repeat' needs a 'body' to repeat", value.key_span("repeat"))
+        count = _expr(arg, arg_span)
+        return Repeat(span, count, parse_node(value["body"], value.value_span("body")))
+    target = str(arg)
+    _check_name(target, arg_span)
+    return Ref(span, target)
+
+
+def _expr(value: Any, span: SourceSpan) -> Expr:
+    from .expr import Const
+
+    if isinstance(value, str):
+        return parse(value, span)
+    if isinstance(value, (bool, int, float)) or value is None:
+        return Const(value, base=span, length=max(1, span.end_col - span.col))
+    raise SpecError(f"expected a number or an expression, found {value!r}", span)
+
+
+def _modifiers(node: Node, value: dict, form: str | None) -> None:
+    allowed = {"when", "side", "loss_weight", "from", "name"}
+    allowed |= {"scale", "act"} if form == "add" else set()
+    allowed |= {"body"} if form == "repeat" else set()
+    for key in value:
+        if key in MODIFIER_KEYS and key not in allowed:
+            raise SpecError(f"'{key}' does not apply here", value.key_span(key),
+                            hint=_modifier_hint(key))
+    if "name" in value:
+        _check_name(str(value["name"]), value.value_span("name"))
+        node.name = str(value["name"])
+    if "when" in value:
+        node.when = _expr(value["when"], value.value_span("when"))
+    if "side" in value:
+        if not isinstance(value["side"], bool):
+            raise SpecError("'side' is true or false", value.value_span("side"))
+        node.side = value["side"]
+    if "loss_weight" in value:
+        node.loss_weight = _expr(value["loss_weight"], value.value_span("loss_weight"))
+        node.side = True
+    if "from" in value:
+        _check_name(str(value["from"]), value.value_span("from"))
+        node.source, node.source_span = str(value["from"]), value.value_span("from")
+    if isinstance(node, Add):
+        if "scale" in value:
+            node.scale = _expr(value["scale"], value.value_span("scale"))
+        if "act" in value:
+            node.act = _expr(value["act"], value.value_span("act"))
+
+
+def _modifier_hint(key: str) -> str | None:
+    return {"scale": "'scale' and 'act' belong to an 'add' node",
+            "act": "'scale' and 'act' belong to an 'add' node",
+            "body": "'body' belongs to a 'repeat' node"}.get(key)
+
+
+def parse_block(key: str, value: Any, key_span: SourceSpan, value_span: SourceSpan) -> BlockDef:
+    """Parse ``"InceptionA(pool_features)": body`` into a :class:`BlockDef`."""
+    sig = parse(key, key_span)
+    if isinstance(sig, Name):
+        sig = CallExpr(sig.id, [], {}, pos=sig.pos, length=sig.length, base=sig.base)
+    if not isinstance(sig, CallExpr):
+        raise SpecError("a block is declared as 'Name(param, param=default)'", key_span)
+    _check_name(sig.func, key_span)
+    params = []
+    for arg in sig.args:
+        if not isinstance(arg, Name):
+            raise SpecError("block parameters are names; give defaults as 'name=value'",
+                            arg.span)
+        params.append(BlockParam(arg.id, None, arg.span))
+    params += [BlockParam(k, v, v.span) for k, v in sig.kwargs.items()]
+    seen: set[str] = set()
+    for p in params:
+        _check_name(p.name, p.span)
+        if p.name in seen:
+            raise SpecError(f"parameter '{p.name}' declared twice", p.span)
+        seen.add(p.name)
+    body = parse_node(value, value_span)
+    return BlockDef(sig.func, params, body, key_span, signature=key)

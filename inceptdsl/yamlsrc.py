@@ -1,0 +1,144 @@
+"""YAML loading that keeps the source position of every value.
+
+Mappings become :class:`YMap`, sequences :class:`YList` and strings :class:`YStr`; each
+knows its :class:`SourceSpan`, and containers know the spans of their keys and items, so
+numbers and booleans are located through their container. Only safe YAML is accepted:
+tags that would build Python objects, duplicate keys and alias bombs are spec errors.
+
+>>> doc = load_yaml("name: v3\\ninput: [3, 299, 299]\\n", "s.yaml")
+>>> doc["name"], doc["name"].span.line, doc.value_span("input").col
+('v3', 1, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import SourceSpan, SpecError
+
+MAX_NODES = 200_000
+MAX_BYTES = 4_000_000
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")
+}
+
+
+class YStr(str):
+    """A string that remembers where it was written."""
+
+    span: SourceSpan
+
+    def __new__(cls, value: str, span: SourceSpan) -> YStr:
+        obj = super().__new__(cls, value)
+        obj.span = span
+        return obj
+
+
+class YMap(dict):
+    """A mapping with the spans of the mapping, its keys and its values."""
+
+    span: SourceSpan
+    key_spans: dict[str, SourceSpan]
+    value_spans: dict[str, SourceSpan]
+
+    def key_span(self, key: str) -> SourceSpan:
+        return self.key_spans.get(key, self.span)
+
+    def value_span(self, key: str) -> SourceSpan:
+        return self.value_spans.get(key, self.span)
+
+
+class YList(list):
+    """A sequence with the spans of the sequence and of each item."""
+
+    span: SourceSpan
+    item_spans: list[SourceSpan]
+
+    def item_span(self, index: int) -> SourceSpan:
+        return self.item_spans[index] if index < len(self.item_spans) else self.span
+
+
+def span_of(value: Any, default: SourceSpan) -> SourceSpan:
+    """The span a located value carries, or ``default`` for plain scalars."""
+    return getattr(value, "span", default)
+
+
+def node_span(node: yaml.Node, path: str) -> SourceSpan:
+    start, end = node.start_mark, node.end_mark
+    return SourceSpan(path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def load_yaml(text: str, path: str) -> Any:
+    """Parse YAML text into located values; raise :class:`SpecError` on bad input."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(
+            f"file is too large ({len(text)} bytes; the limit is {MAX_BYTES})",
+            SourceSpan(path, 1, 1, 1, 2),
+        )
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = SourceSpan(path, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+        raise SpecError(f"invalid YAML: {exc.problem or exc.context}", span) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", SourceSpan(path, 1, 1, 1, 2)) from None
+    except RecursionError:
+        raise SpecError("YAML is nested too deeply", SourceSpan(path, 1, 1, 1, 2)) from None
+    if root is None:
+        raise SpecError("the spec is empty", SourceSpan(path, 1, 1, 1, 2))
+    return _Converter(path).convert(root, 0)
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Converter:
+    def __init__(self, path: str):
+        self.path = path
+        self.count = 0
+        self.scalars = yaml.SafeLoader("")
+
+    def convert(self, node: yaml.Node, depth: int) -> Any:
+        self.count += 1
+        span = node_span(node, self.path)
+        if self.count > MAX_NODES:
+            raise SpecError(f"the spec has more than {MAX_NODES} YAML values (alias bomb?)", span)
+        if depth > 100:
+            raise SpecError("YAML is nested more than 100 levels deep", span)
+        if node.tag not in _PLAIN_TAGS:
+            raise SpecError(f"YAML tag '{node.tag}' is not allowed (only plain data)", span)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, span, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = YList(self.convert(item, depth + 1) for item in node.value)
+            out.span = span
+            out.item_spans = [node_span(item, self.path) for item in node.value]
+            return out
+        value = self.scalars.construct_object(node)
+        if not isinstance(value, str):
+            return value
+        if node.style in ('"', "'"):  # point inside the quotes, where expressions start
+            span = SourceSpan(span.path, span.line, span.col + 1, span.end_line, span.end_col - 1)
+        return YStr(value, span)
+
+    def _mapping(self, node: yaml.MappingNode, span: SourceSpan, depth: int) -> YMap:
+        out = YMap()
+        out.span, out.key_spans, out.value_spans = span, {}, {}
+        for key_node, value_node in node.value:
+            key_span = node_span(key_node, self.path)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise SpecError("mapping keys must be plain names", key_span)
+            key = str(self.scalars.construct_object(key_node))
+            if key in out:
+                raise SpecError(
+                    f"duplicate key '{key}'",
+                    key_span,
+                    notes=[(f"'{key}' was first defined here", out.key_spans[key])],
+                )
+            out[YStr(key, key_span)] = self.convert(value_node, depth + 1)
+            out.key_spans[key] = key_span
+            out.value_spans[key] = node_span(value_node, self.path)
+        return out
