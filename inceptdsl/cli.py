@@ -1,0 +1,207 @@
+"""The ``inceptdsl`` command line (see docs/cli.md).
+
+Exit codes: 0 success, 1 the spec is invalid (or a check failed), 2 bad usage. Spec errors
+go to stderr as ``PATH:LINE:COL: error: MESSAGE`` with the source line and a caret.
+``check``, ``summary``, ``render``, ``list`` and ``fmt`` never import torch or jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import SpecError, SpecErrors
+from .loader import UsageError
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep that
+        self.print_usage(sys.stderr)
+        print(f"inceptdsl: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V",
+                   help="override a parameter, the input ([C,H,W]) or a knob (width); "
+                        "the value is YAML, e.g. --set input=[3,224,224]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inceptdsl", description="Declarative architecture compiler for "
+                     "convolutional networks.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"inceptdsl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list the shipped specs")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("check", help="validate specs")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    _add_set(p)
+
+    p = sub.add_parser("summary", help="shapes and exact costs")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--depth", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    _add_set(p)
+
+    p = sub.add_parser("compile", help="generate PyTorch or Flax source")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--backend", required=True, choices=["torch", "flax"])
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--optimize", choices=["inference"])
+    _add_set(p)
+
+    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--depth", type=int, default=None)
+    _add_set(p)
+
+    p = sub.add_parser("fmt", help="convert between YAML and the text DSL")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--to", required=True, choices=["yaml", "dsl"])
+    p.add_argument("-o", "--output", metavar="FILE")
+
+    p = sub.add_parser("diff", help="per-block params and MACs deltas between two specs")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--json", action="store_true")
+    _add_set(p)
+
+    sub.add_parser("schema", help="JSON Schema of the YAML format")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except (SpecError, SpecErrors) as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_SPEC
+    except UsageError as exc:
+        print(f"inceptdsl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except RecursionError:
+        print("inceptdsl: error: the spec is nested too deeply", file=sys.stderr)
+        return EXIT_SPEC
+    except MemoryError:
+        print("inceptdsl: error: out of memory (the spec is too large)", file=sys.stderr)
+        return EXIT_SPEC
+
+
+def _load(ref: str, overrides: list[str]):
+    from .loader import load, parse_overrides
+
+    return load(ref, parse_overrides(overrides))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .catalog import catalog
+
+    entries = catalog()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    width = max(len(e["name"]) for e in entries)
+    for e in entries:
+        alias = f"  (also: {', '.join(e['aliases'])})" if e["aliases"] else ""
+        print(f"{e['name']:<{width}}  {e['params']:>11,} params  {e['macs'] / 1e9:6.2f} GMACs"
+              f"  {'x'.join(map(str, e['input']))}  {e['description']}{alias}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+
+    status = EXIT_OK
+    for ref in args.specs:
+        try:
+            report = analyze(_load(ref, args.overrides))
+        except (SpecError, SpecErrors) as exc:
+            print(exc.render(), file=sys.stderr)
+            status = EXIT_SPEC
+            continue
+        print(f"{ref}: ok ({report.name}: {report.params:,} params, "
+              f"output {'x'.join(map(str, report.output))})")
+    return status
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .analysis import analyze, table
+
+    report = analyze(_load(args.spec, args.overrides), depth=args.depth)
+    print(json.dumps(report.to_json(), indent=2) if args.json else table(report))
+    return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .codegen import generate
+    from .fileio import write_atomic
+
+    spec = _load(args.spec, args.overrides)
+    code = generate(spec, args.backend, optimize=args.optimize)
+    if args.output:
+        write_atomic(Path(args.output), code, protect=[spec.path])
+    else:
+        sys.stdout.write(code)
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .render import render_file
+
+    spec = _load(args.spec, args.overrides)
+    render_file(spec, Path(args.output), depth=args.depth)
+    return EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .fileio import write_atomic
+    from .fmt import format_file
+
+    text = format_file(args.spec, args.to)
+    if args.output:
+        write_atomic(Path(args.output), text, protect=[])
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_reports, diff_table
+
+    result = diff_reports(_load(args.a, args.overrides), _load(args.b, args.overrides))
+    print(json.dumps(result, indent=2) if args.json else diff_table(result))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": cmd_list, "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile,
+    "render": cmd_render, "fmt": cmd_fmt, "diff": cmd_diff, "schema": cmd_schema,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
