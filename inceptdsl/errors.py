@@ -111,3 +111,19 @@ def _excerpt(span: SourceSpan, sources: dict[str, str] | None) -> list[str]:
     end = span.end_col if span.end_line == span.line and span.end_col > span.col else span.col + 1
     width = max(1, min(end, len(line) + 1) - span.col)
     return [f"  {line}", "  " + " " * (span.col - 1) + "^" * width]
+
+
+def comment_above(span: SourceSpan) -> str:
+    """The ``#`` comment lines right above a span's line, joined (for docstrings).
+
+    >>> remember_source("c.yaml", "# conv then BN\\n# then ReLU\\nBlock:\\n")
+    >>> comment_above(SourceSpan("c.yaml", 3, 1))
+    'conv then BN\\nthen ReLU'
+    """
+    lines = _SOURCES.get(span.path, "").splitlines()
+    found: list[str] = []
+    index = span.line - 2
+    while 0 <= index < len(lines) and lines[index].strip().startswith("#"):
+        found.insert(0, lines[index].strip().lstrip("#").strip())
+        index -= 1
+    return "\n".join(found)
