@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = ["load", "analyze", "compile", "build", "render", "SpecError", "__version__"]
 
-from .errors import SpecError, SpecErrors  # noqa: E402
+from .errors import SpecError  # noqa: E402
 
 
 def load(ref: str | Path, set: dict[str, Any] | None = None):  # noqa: A002

@@ -532,8 +532,8 @@ def _arith(expr: BinOp, left: Any, right: Any) -> Any:
     result = {"+": lambda: left + right, "-": lambda: left - right, "*": lambda: left * right,
               "/": lambda: left / right, "//": lambda: left // right,
               "%": lambda: left % right, "**": lambda: left**right}[op]()
-    if isinstance(result, (int, float)) and not isinstance(result, bool):
-        if abs(result) > MAX_INT:
+    if isinstance(result, (int, float)) and not isinstance(result, bool) \
+            and abs(result) > MAX_INT:
             raise SpecError(f"number too large ({result:.3g})", expr.span)
     return result
 

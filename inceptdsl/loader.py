@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ErrorCollector, SourceSpan, SpecError, remember_source
-from .spec import KNOBS, BlockDef, ParamValue, Seq, Spec, parse_block, parse_node, \
-    validate_top_level
+from .spec import (
+    KNOBS,
+    BlockDef,
+    ParamValue,
+    Seq,
+    Spec,
+    parse_block,
+    parse_node,
+    validate_top_level,
+)
 from .yamlsrc import YMap, YStr, load_yaml
 
 SUFFIXES = (".yaml", ".yml", ".incept")
@@ -40,7 +48,7 @@ def shipped() -> dict[str, Path]:
     for path in sorted(specs_dir().iterdir(), key=lambda p: (p.suffix != ".yaml", p.name)):
         if path.suffix in SUFFIXES and path.stem not in found:
             found[path.stem] = path
-    for name, path in list(found.items()):
+    for _name, path in list(found.items()):
         for alias in _aliases(path):
             found.setdefault(alias, path)
     return found

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .expr import is_symbolic
@@ -229,7 +229,8 @@ def conv_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int
     return (pad[0], pad[0], pad[1], pad[1])
 
 
-def conv_out(length: int, k: int, s: int, d: int, before: int, after: int, ceil: bool = False) -> int:
+def conv_out(length: int, k: int, s: int, d: int, before: int, after: int,
+             ceil: bool = False) -> int:
     """PyTorch's output length for a conv or pool window (floor, or ``ceil_mode``).
 
     >>> conv_out(112, 3, 2, 1, 0, 0, ceil=True), conv_out(112, 3, 2, 1, 0, 0)
@@ -270,7 +271,8 @@ def _conv_shape(a: dict, ins: list[Shape]) -> Shape:
             or is_symbolic(a["pad"]) or is_symbolic(a["dilation"]):
         return (a["out"], None, None)
     pads = conv_padding(a, (h, w))
-    dims = [conv_out(length, k, s, d, p0, p1) for length, k, s, d, p0, p1, _ in _axes(a, (h, w), pads)]
+    dims = [conv_out(length, k, s, d, p0, p1)
+            for length, k, s, d, p0, p1, _ in _axes(a, (h, w), pads)]
     return (a["out"], *dims)
 
 

@@ -451,7 +451,8 @@ class Planner:
             first = self.signatures[bdef.name][1]
             raise SpecError(
                 f"block '{bdef.name}' cannot be generated as one class: this instance "
-                f"differs from the first one ({_difference(self.signatures[bdef.name][0], signature)})",
+                "differs from the first one "
+                f"({_difference(self.signatures[bdef.name][0], signature)})",
                 span, notes=[("first instance", first)],
                 hint="make the differing value a block parameter")
 

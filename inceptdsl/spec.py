@@ -280,10 +280,7 @@ def _mapping(value: dict, span: SourceSpan) -> Node:
     if not forms and not names:
         raise SpecError("this mapping has no layer: expected 'name: layer' or one of "
                         + ", ".join(FORM_KEYS), span)
-    if names:
-        node = _named(value, names[0])
-    else:
-        node = _form(value, forms[0], span)
+    node = _named(value, names[0]) if names else _form(value, forms[0], span)
     _modifiers(node, value, forms[0] if forms else None)
     return node
 

@@ -129,7 +129,7 @@ class _Converter:
         out.span, out.key_spans, out.value_spans = span, {}, {}
         for key_node, value_node in node.value:
             key_span = node_span(key_node, self.path)
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
                 raise SpecError("mapping keys must be plain names", key_span)
             key = str(self.scalars.construct_object(key_node))
             if key in out:
