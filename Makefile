@@ -1,0 +1,40 @@
+# inceptdsl developer tasks. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= out
+
+.PHONY: install demo test lint gallery docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
+	touch $@
+
+install: $(VENV)/.installed
+
+# The main job: compile a shipped spec, print its cost table, render its diagram.
+demo: install
+	mkdir -p $(OUT)
+	$(VENV)/bin/inceptdsl compile inception_v3 --backend torch -o $(OUT)/inception_v3.py
+	$(VENV)/bin/inceptdsl summary inception_v3
+	$(VENV)/bin/inceptdsl render inception_v3 --depth 1 -o $(OUT)/inception_v3.svg
+	@echo "wrote $(OUT)/inception_v3.py and $(OUT)/inception_v3.svg"
+
+test: install
+	$(PY) -m pytest -n 2 -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check inceptdsl backends tests benchmarks examples
+
+gallery: install
+	$(PY) -m inceptdsl.render --gallery docs/gallery
+
+bench: install
+	$(PY) benchmarks/bench_analysis.py
+	$(PY) benchmarks/bench_inference.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist *.egg-info
