@@ -235,7 +235,12 @@ class Expander:
         self.instances.setdefault(bdef.name, []).append(scope)
         inner = Ctx(path + ".", env, scope, self._autonames(bdef.body),
                     side=ctx.side, stack=(*ctx.stack, n.callee))
-        out = self.node(bdef.body, x, inner)
+        try:
+            out = self.node(bdef.body, x, inner)
+        except SpecError as exc:
+            shape = "x".join(map(str, self.graph.shape(x)))
+            exc.notes.append((f"in '{path}' ({bdef.name}, input {shape})", n.span))
+            raise
         scope.output = out
         return out
 
@@ -267,7 +272,7 @@ class Expander:
                 env[p.name] = evaluate(p.default, env)
             else:
                 raise SpecError(f"block '{bdef.name}' is missing its argument '{p.name}'",
-                                n.span, notes=[(f"'{bdef.name}' is defined here", bdef.span)])
+                                n.call.span, notes=[(f"'{bdef.name}' is defined here", bdef.span)])
         return env
 
     # -------------------------------------------------------------- helpers

@@ -50,7 +50,6 @@ FONT = "Helvetica"
 
 # fill colours per op kind (ColorBrewer pastels), and the legend's wording
 KIND_STYLE: dict[str, tuple[str, str]] = {
-    "block": ("#d9d9f3", "block (collapsed)"),
     "conv": ("#9ecae1", "convolution"),
     "norm": ("#c7e9c0", "normalisation"),
     "act": ("#fdd0a2", "activation"),
@@ -62,6 +61,17 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
     "io": ("#ffffff", "input / output"),
     "other": ("#ffffff", "other"),
 }
+
+# collapsed blocks: one fill per block type, in order of first appearance
+BLOCK_FILLS = ("#dcdcf2", "#d3ebe4", "#f4dde8", "#e8e2cc", "#dbe7f5", "#e8f1cf", "#f1e0cf",
+               "#e3d6ec")
+
+
+def fill_of(pic: Picture, kind: str) -> str:
+    """The fill colour of a unit kind (``block:NAME`` kinds take the block palette)."""
+    if kind.startswith("block:"):
+        return BLOCK_FILLS[pic.block_types.index(kind[6:]) % len(BLOCK_FILLS)]
+    return KIND_STYLE.get(kind, KIND_STYLE["other"])[0]
 
 
 @dataclass
@@ -96,6 +106,7 @@ class Picture:
     units: dict[str, Unit]
     root: Cluster
     edges: list[tuple[str, str, str, bool]]  # (from, to, shape label, side)
+    block_types: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ the block tree
@@ -279,7 +290,9 @@ class Builder:
         self.walk(self.net.root, 1, root, "")
         units = dict(sorted(self.units.items(), key=lambda kv: kv[1].order))
         full = block_levels(self.net.root) + 1
-        return Picture(self.net.spec.name, self.depth, full, units, root, self.edges())
+        types = [u.kind[6:] for u in units.values() if u.kind.startswith("block:")]
+        return Picture(self.net.spec.name, self.depth, full, units, root, self.edges(),
+                       list(dict.fromkeys(types)))
 
     def walk(self, scope: Scope, level: int, cluster: Cluster, prefix: str) -> None:
         for group in fold(self.graph, list(items(scope))):
@@ -317,7 +330,7 @@ class Builder:
         sub = ", ".join(p for p in (fmt_shape(self.graph.shape(last.output)),
                                     cost_line(self.graph, nodes)) if p)
         label = html_label(name, kind_line, sub=sub)
-        self.add_unit(first.path, nodes, "block", label, first.side, cluster)
+        self.add_unit(first.path, nodes, f"block:{first.type_name}", label, first.side, cluster)
 
     def describe(self, block: Scope) -> str:
         """``BasicConv2d: conv 1×7, 128`` for a one-conv block, else ``InceptionC(128)``."""
@@ -451,7 +464,7 @@ def _cluster_lines(pic: Picture, cluster: Cluster, pad: str) -> list[str]:
     lines: list[str] = []
     for key in cluster.units:
         unit = pic.units[key]
-        fill = KIND_STYLE.get(unit.kind, KIND_STYLE["other"])[0]
+        fill = fill_of(pic, unit.kind)
         style = "rounded,filled,dashed" if unit.side else "rounded,filled"
         extra = {"shape": "oval"} if unit.kind == "io" else {}
         attrs = _attrs(label=unit.label, fillcolor=fill, style=style, **extra)
@@ -492,9 +505,10 @@ def fork_rows(pic: Picture, cluster: Cluster) -> list[list[str]]:
 
 
 def _legend(pic: Picture) -> list[str]:
-    kinds = sorted({u.kind for u in pic.units.values()}, key=list(KIND_STYLE).index)
-    cells = "".join(f'<tr><td bgcolor="{KIND_STYLE[k][0]}">{_e(KIND_STYLE[k][1])}</td></tr>'
-                    for k in kinds)
+    kinds = {u.kind for u in pic.units.values()}
+    rows = [(fill_of(pic, f"block:{t}"), f"{t} (block)") for t in pic.block_types]
+    rows += [(style[0], style[1]) for k, style in KIND_STYLE.items() if k in kinds]
+    cells = "".join(f'<tr><td bgcolor="{fill}">{_e(text)}</td></tr>' for fill, text in rows)
     side = '<tr><td border="1" style="dashed">side output (training only)</td></tr>' if any(
         u.side for u in pic.units.values()) else ""
     table = (f'<<table border="0" cellborder="1" cellspacing="2" cellpadding="3">'

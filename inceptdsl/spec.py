@@ -323,7 +323,7 @@ def _form(value: dict, form: str, span: SourceSpan) -> Node:
         return Repeat(span, count, parse_node(value["body"], value.value_span("body")))
     target = str(arg)
     _check_name(target, arg_span)
-    return Ref(span, target)
+    return Ref(arg_span, target)
 
 
 def _expr(value: Any, span: SourceSpan) -> Expr:

@@ -82,7 +82,13 @@ def load_yaml(text: str, path: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = SourceSpan(path, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
-        raise SpecError(f"invalid YAML: {exc.problem or exc.context}", span) from None
+        notes = []
+        if exc.context_mark is not None and exc.context_mark is not mark and exc.context:
+            ctx = exc.context_mark
+            notes.append((exc.context, SourceSpan(path, ctx.line + 1, ctx.column + 1,
+                                                  ctx.line + 1, ctx.column + 2)))
+        raise SpecError(f"invalid YAML: {exc.problem or exc.context}", span,
+                        notes=notes) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", SourceSpan(path, 1, 1, 1, 2)) from None
     except RecursionError:

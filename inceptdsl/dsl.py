@@ -1,0 +1,412 @@
+"""The text DSL front end: ``.incept`` files parsed (lark, LALR) into the located document.
+
+The result is the same :class:`~inceptdsl.yamlsrc.YMap` / ``YList`` / ``YStr`` tree that the
+YAML loader builds, with spans into the ``.incept`` file, so everything downstream (spec
+parsing, ``extends``, expansion, error messages) works unchanged. Layer calls and
+expressions stay strings, located at their text in the DSL file.
+
+>>> doc = parse_dsl("name: tiny\\ninput: [3, 8, 8]\\nbody:\\n    stem: conv(8, 3) -> relu\\n",
+...                 "t.incept")
+>>> doc["body"], doc["body"][1].span.col
+([{'stem': 'conv(8, 3)'}, 'relu'], 26)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceSpan, SpecError
+from .yamlsrc import YList, YMap, YStr
+
+FORMS = ("concat", "add", "seq", "repeat")
+_PARSER: Any = None
+_CONSTANTS = {"true": True, "True": True, "false": False, "False": False,
+              "null": None, "none": None, "None": None}
+_NUMBER = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?\Z")
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _parser() -> Any:
+    """The LALR parser, built once on first use (building it costs ~50 ms)."""
+    global _PARSER
+    if _PARSER is None:
+        from lark import Lark
+
+        grammar = (Path(__file__).with_name("dsl.lark")).read_text(encoding="utf-8")
+        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", postlex=_indenter(),
+                       propagate_positions=True, maybe_placeholders=False,
+                       cache=False)
+    return _PARSER
+
+
+def _indenter() -> Any:
+    from lark.indenter import Indenter
+    from lark.lexer import Token
+
+    class DslIndenter(Indenter):
+        """Python-style INDENT/DEDENT with located errors for bad indentation."""
+
+        NL_type = "_NL"
+        OPEN_PAREN_types: list[str] = []
+        CLOSE_PAREN_types: list[str] = []
+        INDENT_type = "_INDENT"
+        DEDENT_type = "_DEDENT"
+        tab_len = 8
+
+        def handle_NL(self, token: Token) -> Iterator[Token]:
+            yield token
+            indent_str = token.rsplit("\n", 1)[1]
+            if "\t" in indent_str:
+                raise SpecError("tab in indentation", _end_span(token),
+                                hint="indent with spaces only (4 per level)")
+            indent = len(indent_str)
+            if indent > self.indent_level[-1]:
+                self.indent_level.append(indent)
+                yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+                return
+            while indent < self.indent_level[-1]:
+                self.indent_level.pop()
+                yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+            if indent != self.indent_level[-1]:
+                levels = " or ".join(str(n + 1) for n in reversed(self.indent_level))
+                raise SpecError(
+                    f"wrong indentation: this line starts at column {indent + 1}, which "
+                    f"matches no enclosing block (expected column {levels})",
+                    _end_span(token),
+                    hint="indent each line of a block by the same number of spaces")
+
+    return DslIndenter()
+
+
+def _end_span(token: Any) -> SourceSpan:
+    return SourceSpan(_PATH[0], token.end_line, token.end_column, token.end_line,
+                      token.end_column + 1)
+
+
+_PATH = ["<dsl>"]
+
+
+def parse_dsl(text: str, path: str) -> YMap:
+    """Parse DSL text into a located document; syntax errors are :class:`SpecError`."""
+    from lark.exceptions import UnexpectedInput
+
+    from .dsl_errors import syntax_error
+
+    if not text.endswith("\n"):
+        text += "\n"
+    _PATH[0] = path
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise syntax_error(exc, text, path) from None
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError("the spec is nested too deeply", SourceSpan(path, 1, 1, 1, 2)) from None
+    return _Builder(text, path).document(tree)
+
+
+# ---------------------------------------------------------------------------- builder
+
+
+def _span(path: str, first: Any, last: Any | None = None) -> SourceSpan:
+    last = last or first
+    return SourceSpan(path, first.line, first.column, last.end_line, last.end_column)
+
+
+def _tokens(tree: Any) -> Iterator[Any]:
+    """All tokens under a tree, in order."""
+    from lark import Token
+
+    for child in tree.children:
+        if isinstance(child, Token):
+            yield child
+        else:
+            yield from _tokens(child)
+
+
+def _new_map(span: SourceSpan) -> YMap:
+    out = YMap()
+    out.span, out.key_spans, out.value_spans = span, {}, {}
+    return out
+
+
+def _new_list(items: list[Any], spans: list[SourceSpan], span: SourceSpan) -> YList:
+    out = YList(items)
+    out.span, out.item_spans = span, spans
+    return out
+
+
+def scalar(text: str, span: SourceSpan) -> Any:
+    """A token's value the way YAML would read it: number, bool, null or located string.
+
+    >>> scalar("0.4", None), scalar("true", None), scalar("aux_logits", None)
+    (0.4, True, 'aux_logits')
+    """
+    if text in _CONSTANTS:
+        return _CONSTANTS[text]
+    if _NUMBER.match(text):
+        return float(text) if re.search(r"[.eE]", text) else int(text)
+    return YStr(text, span)
+
+
+class _Builder:
+    """Turns the lark tree into the located document (YMap / YList / YStr)."""
+
+    def __init__(self, text: str, path: str):
+        self.text, self.path = text, path
+
+    def span(self, tree_or_token: Any) -> SourceSpan:
+        from lark import Token
+
+        if isinstance(tree_or_token, Token):
+            return _span(self.path, tree_or_token)
+        toks = list(_tokens(tree_or_token))
+        return _span(self.path, toks[0], toks[-1])
+
+    def put(self, mapping: YMap, key_tok: Any, value: Any, value_span: SourceSpan,
+            key: str | None = None) -> None:
+        """Add ``key: value`` to a mapping, reporting duplicate keys like the YAML loader."""
+        key = key or str(key_tok)
+        key_span = self.span(key_tok)
+        if key in mapping:
+            raise SpecError(f"duplicate key '{key}'", key_span,
+                            notes=[(f"'{key}' was first defined here", mapping.key_spans[key])])
+        mapping[YStr(key, key_span)] = value
+        mapping.key_spans[key] = key_span
+        mapping.value_spans[key] = value_span
+
+    # ------------------------------------------------------------ top level
+
+    def document(self, tree: Any) -> YMap:
+        doc = _new_map(SourceSpan(self.path, 1, 1, 1, 2))
+        blocks: YMap | None = None
+        for item in tree.children:
+            kind = item.data
+            if kind == "header":
+                key, _, value = item.children
+                self.put(doc, key, self.value(value), self.span(value))
+            elif kind == "params":
+                params = self.params(item)
+                self.put(doc, item.children[0], params, params.span)
+            elif kind == "block":
+                if blocks is None:
+                    blocks = _new_map(self.span(item.children[0]))
+                    self.put(doc, item.children[0], blocks, blocks.span, key="blocks")
+                self.block(blocks, item)
+            else:
+                body = self.suite(item.children[2], always_list=True)
+                self.put(doc, item.children[0], body, body.span, key="body")
+        if doc and not doc.key_spans:
+            return doc
+        first = min(doc.key_spans.values(), default=doc.span)
+        doc.span = SourceSpan(self.path, first.line, first.col, first.end_line, first.end_col)
+        return doc
+
+    def params(self, item: Any) -> YMap:
+        entries = item.children[2:]
+        out = _new_map(self.span(entries[0]) if entries else self.span(item.children[0]))
+        for entry in entries:
+            key, _, value = entry.children
+            self.put(out, key, self.value(value), self.span(value))
+        return out
+
+    def block(self, blocks: YMap, item: Any) -> None:
+        _, sig, _, suite = item.children
+        toks = list(_tokens(sig))
+        text = self.text[toks[0].start_pos:toks[-1].end_pos]
+        sig_span = self.span(sig)
+        name = str(toks[0])
+        for existing in blocks:
+            if re.match(rf"\s*{name}\b", existing):
+                raise SpecError(f"block '{name}' is defined twice", sig_span,
+                                notes=[("first defined here", existing.span)])
+        body = self.suite(suite, always_list=False)
+        key = YStr(text, sig_span)
+        blocks[key] = body
+        blocks.key_spans[text] = sig_span
+        blocks.value_spans[text] = getattr(body, "span", sig_span)
+
+    # ------------------------------------------------------------ values
+
+    def value(self, tree: Any) -> Any:
+        kind = tree.data
+        if kind == "scalar":
+            tok = tree.children[0]
+            return self.scalar_token(tok)
+        if kind == "vlist":
+            values = [c for c in tree.children if not _is_punct(c)]
+            return _new_list([self.value(v) for v in values], [self.span(v) for v in values],
+                             self.span(tree))
+        out = _new_map(self.span(tree))
+        for pair in (c for c in tree.children if not _is_punct(c)):
+            key, _, value = pair.children
+            self.put(out, key, self.value(value), self.span(value))
+        return out
+
+    def scalar_token(self, tok: Any) -> Any:
+        span = self.span(tok)
+        if tok.type == "STRING":
+            inner = SourceSpan(span.path, span.line, span.col + 1, span.end_line,
+                               span.end_col - 1)
+            return YStr(_unquote(str(tok)), inner)
+        return scalar(str(tok), span)
+
+    def expr(self, tree: Any) -> YStr:
+        """The verbatim text of a loosely scanned expression, located in the file."""
+        toks = list(_tokens(tree))
+        text = self.text[toks[0].start_pos:toks[-1].end_pos]
+        span = _span(self.path, toks[0], toks[-1])
+        _check_missing_colon(text, span)
+        return YStr(text, span)
+
+    def expr_value(self, tree: Any) -> Any:
+        """A modifier value or repeat count: a plain scalar if it is one, else the text."""
+        text = self.expr(tree)
+        return scalar(str(text), text.span) if len(tree.children) == 1 else text
+
+    # ------------------------------------------------------------ bodies
+
+    def suite(self, tree: Any, always_list: bool) -> Any:
+        """Lines of items: one item alone is that item, several are a sequence."""
+        items: list[Any] = []
+        spans: list[SourceSpan] = []
+        for line in tree.children:
+            for node, span in self.chain(line):
+                items.append(node)
+                spans.append(span)
+        if len(items) == 1 and not always_list:
+            return items[0]
+        return _new_list(items, spans, _join(spans[0], spans[-1]))
+
+    def chain(self, line: Any) -> list[tuple[Any, SourceSpan]]:
+        out = []
+        for part in line.children:
+            target = part.children[0]
+            out.append((self.item(target), self.span(target)))
+        return out
+
+    def branches(self, tree: Any) -> YList:
+        """concat/add branches: one per line; a chain on a line is a sequence."""
+        items, spans = [], []
+        for line in tree.children:
+            chain = self.chain(line)
+            if len(chain) == 1:
+                node, span = chain[0]
+            else:
+                span = _join(chain[0][1], chain[-1][1])
+                node = _new_list([n for n, _ in chain], [s for _, s in chain], span)
+            items.append(node)
+            spans.append(span)
+        return _new_list(items, spans, _join(spans[0], spans[-1]))
+
+    def item(self, tree: Any) -> Any:
+        kind = tree.data
+        if kind == "layer":
+            return self.expr(tree.children[0])
+        return getattr(self, "item_" + kind)(tree)
+
+    def mods(self, mapping: YMap, trees: list[Any]) -> None:
+        for tree in trees:
+            for mod in (c for c in tree.children if not _is_punct(c)):
+                key, _, value = mod.children
+                self.put(mapping, key, self.expr_value(value), self.span(value))
+
+    def item_named_layer(self, tree: Any) -> YMap:
+        name = tree.children[0]
+        expr = next(c for c in tree.children if getattr(c, "data", None) == "expr")
+        out = _new_map(self.span(tree))
+        value = self.expr(expr)
+        self.put(out, name, value, value.span)
+        self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    def item_ref(self, tree: Any) -> YMap:
+        ref, target = tree.children[:2]
+        out = _new_map(self.span(tree))
+        self.put(out, ref, YStr(str(target), self.span(target)), self.span(target))
+        self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    def item_named_suite(self, tree: Any) -> YMap:
+        out = _new_map(self.span(tree))
+        body = self.suite(tree.children[-1], always_list=False)
+        self.put(out, tree.children[0], body, getattr(body, "span", out.span))
+        self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    def item_named_form(self, tree: Any) -> YMap:
+        out = _new_map(self.span(tree))
+        form = tree.children[-1]
+        value = self.item(form)
+        self.put(out, tree.children[0], value, getattr(value, "span", out.span))
+        self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    def item_seq(self, tree: Any) -> Any:
+        body = self.suite(tree.children[-1], always_list=True)
+        mods = _subtrees(tree, "mods")
+        if not mods:
+            return body
+        out = _new_map(self.span(tree))
+        self.put(out, tree.children[0], body, body.span)
+        self.mods(out, mods)
+        return out
+
+    def item_concat(self, tree: Any) -> YMap:
+        out = _new_map(self.span(tree))
+        branches = self.branches(tree.children[-1])
+        self.put(out, tree.children[0], branches, branches.span)
+        self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    item_add = item_concat
+
+    def item_repeat(self, tree: Any) -> YMap:
+        out = _new_map(self.span(tree))
+        keyword, count = tree.children[:2]
+        self.put(out, keyword, self.expr_value(count), self.span(count))
+        self.mods(out, _subtrees(tree, "mods"))
+        body = self.suite(tree.children[-1], always_list=False)
+        colon = next(c for c in tree.children if getattr(c, "type", None) == "COLON")
+        self.put(out, colon, body, getattr(body, "span", out.span), key="body")
+        return out
+
+
+def _subtrees(tree: Any, kind: str) -> list[Any]:
+    return [c for c in tree.children if getattr(c, "data", None) == kind]
+
+
+def _is_punct(child: Any) -> bool:
+    return getattr(child, "type", None) in ("LSQB", "RSQB", "LBRACE", "RBRACE", "COMMA")
+
+
+def _join(a: SourceSpan, b: SourceSpan) -> SourceSpan:
+    return SourceSpan(a.path, a.line, a.col, b.end_line, b.end_col)
+
+
+def _unquote(text: str) -> str:
+    """The value of a quoted string token (JSON escapes in double quotes)."""
+    if text.startswith('"'):
+        import json
+
+        return json.loads(text)
+    return text[1:-1]
+
+
+_MISSING_COLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\s+)[A-Za-z_][A-Za-z0-9_]*\s*\(")
+
+
+def _check_missing_colon(text: str, span: SourceSpan) -> None:
+    """``branch1 conv(64, 1)`` is a forgotten colon, not an expression: say so."""
+    match = _MISSING_COLON.match(text)
+    if match and match.group(1) not in ("not", "if", "else", "and", "or", "in"):
+        at = span.shifted(match.end(1), len(match.group(2)))
+        raise SpecError(f"expected ':' after the name '{match.group(1)}', found "
+                        f"'{text[match.end(2):].split('(')[0]}'", at,
+                        hint=f"a named layer is written '{match.group(1)}: layer'")
