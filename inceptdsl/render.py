@@ -18,7 +18,7 @@ pip-installed port), so ``pip install inceptdsl`` alone renders svg, png and pdf
 >>> from inceptdsl.loader import load
 >>> pic = picture(load("googlenet"), depth=1)
 >>> len(pic.units), pic.depth, pic.full_depth
-(26, 1, 3)
+(28, 1, 3)
 >>> to_dot(pic).startswith("digraph")
 True
 
@@ -32,6 +32,7 @@ import html
 import shutil
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,8 +445,7 @@ def to_dot(pic: Picture) -> str:
            "  " + "graph [" + _attrs(rankdir="TB", newrank="true", remincross="false",
                                     nodesep="0.25", ranksep="0.35", fontname=FONT,
                                     fontsize="12", labeljust="l", compound="true",
-                                    label=html_label(pic.name, f"depth {pic.depth} of "
-                                                     f"{pic.full_depth}"),
+                                    label=legend_label(pic),
                                     labelloc="t") + "];",
            "  node [" + _attrs(shape="box", style="rounded,filled", fontname=FONT,
                                fontsize="11", margin="0.12,0.05", penwidth="0.8") + "];",
@@ -455,7 +455,6 @@ def to_dot(pic: Picture) -> str:
     for a, b, shape, side in pic.edges:
         extra = {"style": "dashed"} if side else {}
         out.append(f"  {a} -> {b} [{_attrs(label=' ' + shape, **extra)}];")
-    out += _legend(pic)
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -504,16 +503,22 @@ def fork_rows(pic: Picture, cluster: Cluster) -> list[list[str]]:
     return out
 
 
-def _legend(pic: Picture) -> list[str]:
+def legend_label(pic: Picture, per_row: int = 4) -> str:
+    """The graph's label: the title, then the colour legend in rows of ``per_row`` cells
+    (a label rather than a node, so that it does not stretch the first rank)."""
     kinds = {u.kind for u in pic.units.values()}
-    rows = [(fill_of(pic, f"block:{t}"), f"{t} (block)") for t in pic.block_types]
-    rows += [(style[0], style[1]) for k, style in KIND_STYLE.items() if k in kinds]
-    cells = "".join(f'<tr><td bgcolor="{fill}">{_e(text)}</td></tr>' for fill, text in rows)
-    side = '<tr><td border="1" style="dashed">side output (training only)</td></tr>' if any(
-        u.side for u in pic.units.values()) else ""
-    table = (f'<<table border="0" cellborder="1" cellspacing="2" cellpadding="3">'
-             f'<tr><td border="0"><b>legend</b></td></tr>{cells}{side}</table>>')
-    return [f"  legend [{_attrs(shape='plaintext', style='', label=table, fontsize='9')}];"]
+    rows = [(fill_of(pic, f"block:{t}"), t, "") for t in pic.block_types]
+    rows += [(style[0], style[1], "") for k, style in KIND_STYLE.items() if k in kinds]
+    if any(u.side for u in pic.units.values()):
+        rows.append(("#ffffff", "side output (training only)", ' style="dashed"'))
+    cells = [f'<td bgcolor="{fill}"{extra}><font point-size="8">{_e(text)}</font></td>'
+             for fill, text, extra in rows]
+    lines = ["<tr>" + "".join(cells[i:i + per_row]) + "</tr>"
+             for i in range(0, len(cells), per_row)]
+    title = (f'<tr><td border="0" colspan="{per_row}" align="left"><b>{_e(pic.name)}</b>'
+             f'  <font point-size="10">depth {pic.depth} of {pic.full_depth}</font></td></tr>')
+    return ('<<table border="0" cellborder="1" cellspacing="1" cellpadding="2">'
+            f'{title}{"".join(lines)}</table>>')
 
 
 # ------------------------------------------------------------------ layout and files
@@ -638,6 +643,23 @@ def write_gallery(folder: Path) -> list[Path]:
     index = folder.parent / f"{folder.name}.md"
     write_atomic(index, gallery_markdown(list(sources)))
     return [*written, index]
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule replaces the ``inceptdsl.render`` function attribute of the
+    package with the module; making the module callable keeps ``inceptdsl.render(spec,
+    path, depth=...)`` working either way."""
+
+    def __call__(self, spec: Spec | str | Path, path: str | Path,
+                 depth: int | None = None) -> Path:
+        if isinstance(spec, (str, Path)):
+            from .loader import load
+
+            spec = load(spec)
+        return render_file(spec, Path(path), depth=depth)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 
 def main(argv: list[str] | None = None) -> int:
