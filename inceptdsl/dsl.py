@@ -8,7 +8,7 @@ expressions stay strings, located at their text in the DSL file.
 >>> doc = parse_dsl("name: tiny\\ninput: [3, 8, 8]\\nbody:\\n    stem: conv(8, 3) -> relu\\n",
 ...                 "t.incept")
 >>> doc["body"], doc["body"][1].span.col
-([{'stem': 'conv(8, 3)'}, 'relu'], 26)
+([{'stem': 'conv(8, 3)'}, 'relu'], 25)
 """
 
 from __future__ import annotations
@@ -265,6 +265,13 @@ class _Builder:
         _check_missing_colon(text, span)
         return YStr(text, span)
 
+    def layer(self, tree: Any) -> Any:
+        """A layer's text, or ``[]``: the empty sequence (an identity shortcut)."""
+        text = self.expr(tree)
+        if text.replace(" ", "") == "[]":
+            return _new_list([], [], text.span)
+        return text
+
     def expr_value(self, tree: Any) -> Any:
         """A modifier value or repeat count: a plain scalar if it is one, else the text."""
         text = self.expr(tree)
@@ -308,7 +315,7 @@ class _Builder:
     def item(self, tree: Any) -> Any:
         kind = tree.data
         if kind == "layer":
-            return self.expr(tree.children[0])
+            return self.layer(tree.children[0])
         return getattr(self, "item_" + kind)(tree)
 
     def mods(self, mapping: YMap, trees: list[Any]) -> None:
@@ -321,7 +328,7 @@ class _Builder:
         name = tree.children[0]
         expr = next(c for c in tree.children if getattr(c, "data", None) == "expr")
         out = _new_map(self.span(tree))
-        value = self.expr(expr)
+        value = self.layer(expr)
         self.put(out, name, value, value.span)
         self.mods(out, _subtrees(tree, "mods"))
         return out
@@ -331,6 +338,20 @@ class _Builder:
         out = _new_map(self.span(tree))
         self.put(out, ref, YStr(str(target), self.span(target)), self.span(target))
         self.mods(out, _subtrees(tree, "mods"))
+        return out
+
+    def item_named_ref(self, tree: Any) -> YMap:
+        """``name: ref target {mods}``: the inner ref is a mapping of its own."""
+        ref_at = next(i for i, c in enumerate(tree.children) if getattr(c, "type", "") == "REF")
+        outer_mods = _subtrees(tree.children[:ref_at], "mods")
+        inner = _new_map(_join(self.span(tree.children[ref_at]), self.span(tree)))
+        target = tree.children[ref_at + 1]
+        self.put(inner, tree.children[ref_at], YStr(str(target), self.span(target)),
+                 self.span(target))
+        self.mods(inner, _subtrees(tree.children[ref_at:], "mods"))
+        out = _new_map(self.span(tree))
+        self.put(out, tree.children[0], inner, inner.span)
+        self.mods(out, outer_mods)
         return out
 
     def item_named_suite(self, tree: Any) -> YMap:
@@ -379,7 +400,8 @@ class _Builder:
 
 
 def _subtrees(tree: Any, kind: str) -> list[Any]:
-    return [c for c in tree.children if getattr(c, "data", None) == kind]
+    children = tree if isinstance(tree, list) else tree.children
+    return [c for c in children if getattr(c, "data", None) == kind]
 
 
 def _is_punct(child: Any) -> bool:

@@ -1,0 +1,564 @@
+"""``inceptdsl fmt``: print a spec document as canonical DSL or canonical YAML, losslessly.
+
+Both printers work on the located document (the same for YAML and DSL input), so any spec
+converts either way; comments are carried over by the source line they were on (full-line
+comments before the statement that follows them, trailing comments after it), and single
+blank lines between statements are kept. The result is checked: parsed back, it must give
+the same spec structure, or ``fmt`` refuses rather than lose anything.
+
+>>> print(format_text("name: t\\ninput: [3, 8, 8]\\nbody:\\n  - relu  # r\\n", "t.yaml",
+...                   "dsl"), end="")
+name: t
+input: [3, 8, 8]
+<BLANKLINE>
+body:
+    relu  # r
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SourceSpan, SpecError
+from .spec import FORM_KEYS, MODIFIER_KEYS, RESERVED
+
+INDENT = 4
+MAX_LINE = 100
+HEADER_ORDER = ("format", "name", "description", "paper", "reference", "aliases", "extends",
+                "input")
+SECTIONS = ("params", "blocks", "body")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DSL_WORDS = {"true", "True", "false", "False", "null", "none", "None"}
+
+
+def format_file(ref: str, to: str) -> str:
+    """Read a spec (path or shipped name) and print it as ``to`` ("yaml" or "dsl")."""
+    from .errors import remember_source
+    from .loader import find, read_text
+
+    path = find(ref)
+    text = read_text(path)
+    remember_source(str(path), text)
+    return format_text(text, str(path), to)
+
+
+def format_text(text: str, path: str, to: str) -> str:
+    """Print spec text (YAML, or DSL when ``path`` ends in ``.incept``) as ``to``."""
+    doc = parse_text(text, path)
+    comments = Comments(text, yaml=not path.endswith(".incept"))
+    printer = DslPrinter(comments) if to == "dsl" else YamlPrinter(comments)
+    out = printer.document(doc)
+    check_same(doc, parse_text(out, path + (".incept" if to == "dsl" else ".yaml")), path)
+    return out
+
+
+def parse_text(text: str, path: str) -> Any:
+    """The located document of a YAML or DSL text."""
+    if path.endswith(".incept"):
+        from .dsl import parse_dsl
+
+        return parse_dsl(text, path)
+    from .yamlsrc import load_yaml
+
+    doc = load_yaml(text, path)
+    if not isinstance(doc, dict):
+        raise SpecError("a spec must be a mapping of keys", getattr(doc, "span", SourceSpan(
+            path, 1, 1, 1, 2)))
+    return doc
+
+
+# ---------------------------------------------------------------------------- comments
+
+
+@dataclass
+class Comment:
+    line: int
+    text: str
+    full: bool
+
+
+class Comments:
+    """The comments and blank lines of a source, handed out by line as statements print.
+
+    >>> c = Comments("# top\\nname: x  # n\\n", yaml=True)
+    >>> [x.text for x in c.before(2)], c.trailing(2).text
+    (['# top'], '# n')
+    """
+
+    def __init__(self, text: str, yaml: bool):
+        self.items: list[Comment] = []
+        self.blank: set[int] = set()
+        for number, line in enumerate(text.splitlines(), start=1):
+            col = _comment_col(line, yaml)
+            if not line.strip():
+                self.blank.add(number)
+            elif col is not None:
+                full = not line[:col].strip()
+                self.items.append(Comment(number, line[col:].rstrip(), full))
+        self.used: set[int] = set()
+
+    def before(self, line: int) -> list[Comment]:
+        """Comments above ``line`` not yet printed (and trailing ones left behind)."""
+        out = [c for c in self.items if c.line < line and id(c) not in self.used]
+        self.used.update(id(c) for c in out)
+        return out
+
+    def trailing(self, line: int) -> Comment | None:
+        for c in self.items:
+            if c.line == line and not c.full and id(c) not in self.used:
+                self.used.add(id(c))
+                return c
+        return None
+
+    def rest(self) -> list[Comment]:
+        return self.before(1 << 30)
+
+
+def _comment_col(line: str, yaml: bool) -> int | None:
+    """Where a ``#`` comment starts on a line, outside quotes; None without one."""
+    quote = None
+    for col, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char == "#" and (col == 0 or line[col - 1] in " \t"):
+            return col
+        elif char == '"' or (char == "'" and (not yaml or col == 0 or line[col - 1] in
+                                              " [,{:")):
+            quote = char
+    return None
+
+
+# ---------------------------------------------------------------------------- printers
+
+
+class Printer:
+    """Line output with comments and blank lines placed by source line."""
+
+    def __init__(self, comments: Comments):
+        self.comments = comments
+        self.out: list[str] = []
+
+    def stmt(self, indent: int, text: str, line: int | None, blank: bool = False) -> None:
+        lead = self.comments.before(line) if line else []
+        first = lead[0].line if lead else line
+        if (blank or (first and first - 1 in self.comments.blank)) and self.out and \
+                self.out[-1] and not self.out[-1].endswith(":"):
+            self.out.append("")
+        pad = " " * (indent + len(text) - len(text.lstrip(" ")))
+        self.out += [pad + c.text for c in lead]
+        trail = self.comments.trailing(line) if line else None
+        self.out.append(" " * indent + text + (f"  {trail.text}" if trail else ""))
+
+    def finish(self) -> str:
+        rest = self.comments.rest()
+        if rest:
+            self.out.append("")
+            self.out += [c.text for c in rest]
+        return "\n".join(self.out) + "\n"
+
+    def header_keys(self, doc: dict) -> list[str]:
+        keys = [k for k in HEADER_ORDER if k in doc]
+        return keys + [k for k in doc if k not in HEADER_ORDER and k not in SECTIONS]
+
+
+def _item_span(items: Any, index: int, default: SourceSpan | None) -> SourceSpan | None:
+    return items.item_span(index) if hasattr(items, "item_span") else default
+
+
+def _line(value: Any, default: SourceSpan | None) -> int | None:
+    span = getattr(value, "span", default)
+    return span.line if span else None
+
+
+def _cannot(what: str, value: Any, default: SourceSpan | None) -> SpecError:
+    return SpecError(f"cannot convert: {what}", getattr(value, "span", default) or
+                     SourceSpan("<spec>", 1, 1, 1, 2))
+
+
+def _float(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SpecError(f"cannot convert the number {value!r}", SourceSpan("<spec>", 1, 1))
+    return repr(value)
+
+
+def norm_expr(text: str) -> str:
+    """Canonical text of an expression (``conv( 64,1)`` -> ``conv(64, 1)``), else as is."""
+    from .expr import parse, source_of
+
+    try:
+        return source_of(parse(text))
+    except SpecError:
+        return text
+
+
+class DslPrinter(Printer):
+    """Canonical DSL: 4-space indentation, one layer per line in sequences, branches of
+    concat/add on one line each (``a -> b`` when it fits in 100 columns)."""
+
+    def document(self, doc: dict) -> str:
+        for key in self.header_keys(doc):
+            self.stmt(0, f"{key}: {self.value(doc[key], doc.value_span(key))}",
+                      doc.key_span(key).line)
+        params = doc.get("params")
+        if params:
+            if not isinstance(params, dict):
+                raise _cannot("'params' must be a mapping", params, doc.value_span("params"))
+            self.stmt(0, "params:", doc.key_span("params").line, blank=True)
+            for key, value in params.items():
+                self.stmt(INDENT, f"{self.key(key, params)}: "
+                          f"{self.value(value, params.value_span(key))}",
+                          params.key_span(key).line)
+        blocks = doc.get("blocks") or {}
+        if not isinstance(blocks, dict):
+            raise _cannot("'blocks' must be a mapping", blocks, doc.value_span("blocks"))
+        for sig, body in blocks.items():
+            self.stmt(0, f"block {norm_expr(sig)}:", _line(sig, blocks.key_span(sig)),
+                      blank=True)
+            self.suite(body, INDENT, False, blocks.value_span(sig))
+        if "body" in doc:
+            self.stmt(0, "body:", doc.key_span("body").line, blank=True)
+            self.suite(doc["body"], INDENT, True, doc.value_span("body"))
+        return self.finish()
+
+    def key(self, key: str, mapping: Any) -> str:
+        if not _IDENT.match(key) or key in _DSL_WORDS:
+            raise _cannot(f"the key '{key}' is not a name", key, mapping.key_span(key))
+        return str(key)
+
+    def value(self, value: Any, span: SourceSpan | None) -> str:
+        """A header or parameter value: ``1000``, ``true``, ``"text"``, ``[3, 299, 299]``."""
+        if isinstance(value, bool) or value is None:
+            return {True: "true", False: "false", None: "null"}[value]
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            return _float(value)
+        if isinstance(value, str):
+            bare = _IDENT.match(value) and value not in _DSL_WORDS
+            return str(value) if bare else json.dumps(str(value), ensure_ascii=False)
+        if isinstance(value, list):
+            return "[" + ", ".join(self.value(v, span) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{self.key(k, value)}: {self.value(v, span)}"
+                                   for k, v in value.items()) + "}"
+        raise _cannot(f"unsupported value {value!r}", value, span)
+
+    # ------------------------------------------------------------ bodies
+
+    def suite(self, value: Any, indent: int, always_list: bool, span: SourceSpan | None,
+              ) -> None:
+        """An indented body: several items are a sequence, one item is itself."""
+        if isinstance(value, list):
+            if not value:
+                raise _cannot("an empty body has no DSL form", value, span)
+            if len(value) == 1 and not always_list:
+                self.stmt(indent, "seq:", _line(value, span))
+                self.suite(value, indent + INDENT, True, span)
+                return
+            for i, item in enumerate(value):
+                self.line(self.head(item, _item_span(value, i, span)), indent,
+                          _line(item, _item_span(value, i, span)))
+            return
+        self.line(self.head(value, span), indent, _line(value, span))
+
+    def line(self, head: tuple[str, Callable[[int], None] | None], indent: int,
+             line: int | None) -> None:
+        text, body = head
+        self.stmt(indent, text, line)
+        if body:
+            body(indent + INDENT)
+
+    def branches(self, items: Any, indent: int, span: SourceSpan | None) -> None:
+        if not isinstance(items, list) or not items:
+            raise _cannot("'concat' and 'add' take a list of branches", items, span)
+        for i, item in enumerate(items):
+            item_span = _item_span(items, i, span)
+            chain = self.chain(item, indent) if isinstance(item, list) else None
+            self.line(chain or self.head(item, item_span), indent, _line(item, item_span))
+
+    def chain(self, items: Any, indent: int) -> tuple[str, Any] | None:
+        """A sequence branch as ``a -> b -> c`` if every part fits on one line."""
+        if len(items) < 2:
+            return None
+        heads = [self.head(item, _item_span(items, i, None)) for i, item in enumerate(items)]
+        if any(body for _, body in heads[:-1]) or any(isinstance(i, list) for i in items):
+            return None
+        text = " -> ".join(t for t, _ in heads)
+        if indent + len(text) > MAX_LINE:
+            return None
+        return text, heads[-1][1]
+
+    def head(self, node: Any, span: SourceSpan | None) -> tuple[str, Any]:
+        """The first line of an item and a printer for its indented body, if any."""
+        if isinstance(node, str):
+            return norm_expr(node), None
+        if isinstance(node, list):
+            if not node:
+                return "[]", None
+            return "seq:", lambda ind: self.suite(node, ind, True, span)
+        if isinstance(node, dict):
+            return self.mapping(node, span)
+        return self.scalar(node), None
+
+    def scalar(self, value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return {True: "true", False: "false", None: "null"}[value]
+        if isinstance(value, float):
+            return _float(value)
+        if isinstance(value, str):
+            return norm_expr(value)
+        if isinstance(value, int):
+            return str(value)
+        raise _cannot(f"expected an expression, found {value!r}", value, None)
+
+    def mods(self, node: dict, skip: tuple[str, ...] = ()) -> str:
+        keys = [k for k in MODIFIER_KEYS if k in node and k not in skip]
+        if not keys:
+            return ""
+        return " {" + ", ".join(f"{k}: {self.scalar(node[k])}" for k in keys) + "}"
+
+    def mapping(self, node: dict, span: SourceSpan | None) -> tuple[str, Any]:
+        forms = [k for k in node if k in FORM_KEYS]
+        names = [k for k in node if k not in RESERVED]
+        if len(forms) + len(names) != 1:
+            raise _cannot("a node needs exactly one layer name or form", node, span)
+        if forms:
+            return self.form(node, forms[0], span)
+        name = names[0]
+        value, mods = node[name], self.mods(node)
+        self.key(name, node)
+        if isinstance(value, dict) and [k for k in value if k in FORM_KEYS] == ["ref"]:
+            text, _ = self.form(value, "ref", span)
+            return f"{name}{mods}: {text}", None
+        if isinstance(value, dict) and any(k in FORM_KEYS for k in value):
+            text, body = self.form(value, next(k for k in value if k in FORM_KEYS), span)
+            return f"{name}{mods}: {text}", body
+        if isinstance(value, list) and not value:
+            return f"{name}: []{mods}", None
+        if isinstance(value, (list, dict)):
+            if isinstance(value, dict):
+                raise _cannot(f"'{name}' names a node that already has a name", value, span)
+            return f"{name}{mods}:", lambda ind: self.suite(value, ind, False, span)
+        return f"{name}: {self.scalar(value)}{mods}", None
+
+    def form(self, node: dict, form: str, span: SourceSpan | None) -> tuple[str, Any]:
+        arg, arg_span = node[form], node.value_span(form)
+        if form == "ref":
+            if not isinstance(arg, str) or not _IDENT.match(arg):
+                raise _cannot("'ref' takes a node name", arg, arg_span)
+            return f"ref {arg}{self.mods(node)}", None
+        if form == "repeat":
+            if "body" not in node:
+                raise _cannot("'repeat' needs a 'body'", node, span)
+            body, body_span = node["body"], node.value_span("body")
+            return (f"repeat {self.scalar(arg)}{self.mods(node, ('body',))}:",
+                    lambda ind: self.suite(body, ind, False, body_span))
+        if form == "seq":
+            items = arg if isinstance(arg, list) else [arg]
+            return (f"seq{self.mods(node)}:",
+                    lambda ind: self.suite(items, ind, True, arg_span))
+        return (f"{form}{self.mods(node)}:",
+                lambda ind: self.branches(arg, ind, arg_span))
+
+
+class YamlPrinter(Printer):
+    """Canonical YAML: block style for every body list (flow only for plain value lists
+    such as ``input: [3, 299, 299]``), 2-space indentation, blank lines between blocks."""
+
+    def document(self, doc: dict) -> str:
+        for key in self.header_keys(doc):
+            self.entry(key, doc[key], "", doc.key_span(key).line, doc.value_span(key), True)
+        for key in ("params", "blocks"):
+            if key in doc:
+                value = doc[key] or {}
+                line = doc.key_span(key).line
+                first = [_line(k, value.key_span(k)) for k in value][:1]
+                if first and first[0] is not None and first[0] <= line:
+                    line = None  # DSL input has no 'blocks:' line; comments go below
+                self.stmt(0, f"{key}:" if value else f"{key}: {{}}", line, blank=True)
+                for sub, item in value.items():
+                    self.entry(sub, item, "  ", _line(sub, value.key_span(sub)),
+                               value.value_span(sub), key == "params",
+                               blank=key == "blocks")
+        if "body" in doc:
+            body = doc["body"]
+            self.stmt(0, "body:", doc.key_span("body").line, blank=True)
+            self.items(body, "  ", doc.value_span("body"))
+        return self.finish()
+
+    def entry(self, key: str, value: Any, lead: str, line: int | None,
+              span: SourceSpan | None, flow: bool, blank: bool = False) -> None:
+        """``key: value`` with ``lead`` before it; nested values go below, indented."""
+        key_text = yaml_scalar(str(key))
+        inline = self.inline(value, flow)
+        if inline is not None:
+            self.stmt(0, f"{lead}{key_text}: {inline}", line, blank=blank)
+            return
+        self.stmt(0, f"{lead}{key_text}:", line, blank=blank)
+        inner = " " * (len(lead) + 2)
+        if isinstance(value, list):
+            self.items(value, inner, span)
+        else:
+            self.mapping(value, inner, span)
+
+    def inline(self, value: Any, flow: bool) -> str | None:
+        if isinstance(value, (list, dict)) and not value:
+            return "[]" if isinstance(value, list) else "{}"
+        if isinstance(value, list) and flow and all(
+                not isinstance(v, (list, dict)) and "," not in yaml_scalar(v) for v in value):
+            return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
+        if isinstance(value, (list, dict)):
+            return None
+        return yaml_scalar(value)
+
+    def items(self, value: Any, lead: str, span: SourceSpan | None) -> None:
+        if not isinstance(value, list):
+            self.item(value, lead + "- ", _line(value, span), span)
+            return
+        for i, item in enumerate(value):
+            item_span = _item_span(value, i, span)
+            self.item(item, lead + "- ", _line(item, item_span), item_span)
+
+    def item(self, value: Any, lead: str, line: int | None, span: SourceSpan | None) -> None:
+        """One list item; nested lists and mappings start on the ``- `` line."""
+        pad = " " * len(lead)
+        if isinstance(value, list) and value:
+            for i, sub in enumerate(value):
+                self.item(sub, (lead if i == 0 else pad) + "- ",
+                          _line(sub, _item_span(value, i, span)), _item_span(value, i, span))
+        elif isinstance(value, dict) and value:
+            self.mapping(value, pad, span, first_lead=lead, first_line=line)
+        else:
+            self.stmt(0, lead + self.inline(value, False), line)
+
+    def mapping(self, value: dict, pad: str, span: SourceSpan | None,
+                first_lead: str | None = None, first_line: int | None = None) -> None:
+        for i, (key, sub) in enumerate(value.items()):
+            lead = first_lead if i == 0 and first_lead is not None else pad
+            line = _line(key, value.key_span(key)) if i else (first_line or _line(key, span))
+            self.entry(key, sub, lead, line, value.value_span(key), False)
+
+
+_YAML_SPECIAL = set("!&*[]{}|>'\"%@`#,?")
+
+
+def yaml_scalar(value: Any) -> str:
+    """A scalar as YAML text that reads back as the same value.
+
+    >>> yaml_scalar("conv(64, 1)"), yaml_scalar("yes"), yaml_scalar(1e-05)
+    ('conv(64, 1)', "'yes'", '1.0e-05')
+    """
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = _float(value)
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exp = text.split("e")
+            text = f"{mantissa}.0e{exp if exp[0] in '+-' else '+' + exp}"
+        return text
+    text = str(value)
+    if _plain_ok(text):
+        return text
+    if "'" not in text and "\n" not in text:
+        return f"'{text}'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _plain_ok(text: str) -> bool:
+    import yaml
+
+    if not text or text != text.strip() or text[0] in _YAML_SPECIAL or "\n" in text:
+        return False
+    if text[0] in "-:" and (len(text) == 1 or text[1] == " "):
+        return False
+    if ": " in text or " #" in text or text.endswith(":") or "\t" in text:
+        return False
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    return tag == "tag:yaml.org,2002:str"
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def check_same(before: Any, after: Any, path: str) -> None:
+    """Refuse a conversion whose output does not read back as the same spec."""
+    if structure(before) != structure(after):
+        raise SpecError("internal error: the converted spec does not read back the same "
+                        "(please report this)", SourceSpan(path, 1, 1, 1, 2))
+
+
+def structure(doc: Any) -> Any:
+    """What a document means, without positions: header values, params, parsed blocks and
+    body (expressions in canonical text), so that equal structures give equal models."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "body":
+            out[key] = _node_structure(value)
+        elif key == "blocks" and isinstance(value, dict):
+            out[key] = {norm_expr(k): _node_structure(v) for k, v in value.items()}
+        elif key in ("params", "blocks") and not value:
+            continue
+        else:
+            out[str(key)] = plain(value)
+    return out
+
+
+def _node_structure(value: Any) -> Any:
+    from .spec import parse_node
+
+    try:
+        return node_plain(parse_node(value, SourceSpan("<x>", 1, 1, 1, 2)))
+    except SpecError:
+        return plain(value)
+
+
+def plain(value: Any) -> Any:
+    """A located value as plain Python data (strings as expressions in canonical form)."""
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def node_plain(node: Any) -> Any:
+    """A body :class:`~inceptdsl.spec.Node` tree as plain data without spans.
+
+    >>> from inceptdsl.yamlsrc import load_yaml
+    >>> from inceptdsl.spec import parse_node
+    >>> node_plain(parse_node(load_yaml("- a: conv(8,1)", "x.yaml"), None))
+    ('Seq', {}, [('Layer', {'name': 'a'}, 'conv(8, 1)')])
+    """
+    from .expr import Expr, source_of
+    from .spec import Add, Concat, Layer, Ref, Repeat, Seq
+
+    common = {k: (source_of(v) if isinstance(v, Expr) else v) for k, v in (
+        ("name", node.name), ("when", node.when), ("side", node.side or None),
+        ("loss_weight", node.loss_weight), ("from", node.source)) if v is not None}
+    if isinstance(node, Layer):
+        return ("Layer", common, source_of(node.call))
+    if isinstance(node, Seq):
+        return ("Seq", common, [node_plain(n) for n in node.items])
+    if isinstance(node, (Concat, Add)):
+        extra = [source_of(e) if e is not None else None for e in (
+            getattr(node, "scale", None), getattr(node, "act", None))]
+        return (type(node).__name__, common, [node_plain(b) for b in node.branches], extra)
+    if isinstance(node, Repeat):
+        return ("Repeat", common, source_of(node.count), node_plain(node.body))
+    if isinstance(node, Ref):
+        return ("Ref", common, node.target)
+    raise TypeError(node)
+
+
+def is_keyword(name: str) -> bool:
+    return keyword.iskeyword(name)
