@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("inceptdsl: error: out of memory (the spec is too large)", file=sys.stderr)
         return EXIT_SPEC
+    except Exception as exc:  # a bug in inceptdsl: say so in one line, never a traceback
+        print(f"inceptdsl: internal error: {type(exc).__name__}: {exc} (please report this "
+              "with the spec that caused it)", file=sys.stderr)
+        return EXIT_SPEC
 
 
 def _load(ref: str, overrides: list[str]):

@@ -12,6 +12,7 @@ implementation, not two.
 from __future__ import annotations
 
 import importlib
+import linecache
 import sys
 import types
 from typing import Any
@@ -43,6 +44,9 @@ def load_source(source: str, name: str) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = f"<inceptdsl:{name}>"
     sys.modules[name] = module
+    # inspect (and so torch.jit.script) reads source through linecache
+    linecache.cache[module.__file__] = (len(source), None, source.splitlines(True),
+                                        module.__file__)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
     return module
 

@@ -304,7 +304,7 @@ def _pool_attrs(avg: bool) -> list[Attr]:
 
 
 def _pool_geometry(a: dict) -> tuple:
-    stride = a["stride"] or a["kernel"]
+    stride = a["stride"] if a["stride"] is not None else a["kernel"]
     dilation = a.get("dilation", (1, 1))
     return a["kernel"], stride, a["pad"], dilation
 

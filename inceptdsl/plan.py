@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SourceSpan, SpecError
-from .expr import Expr, Sym, evaluate, is_symbolic, make_divisible, names_in, to_code
+from .expr import (
+    Expr,
+    Sym,
+    SymbolicValueError,
+    evaluate,
+    is_symbolic,
+    make_divisible,
+    names_in,
+    to_code,
+)
 from .naming import MODULE_ATTRIBUTES, Namespace, attr_names, class_nodes, snake
 from .ops import OPS, OpDef, OpError
 from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
@@ -70,6 +79,22 @@ class Repeated:
 
     ctor: Any
     count: Any
+
+
+@dataclass
+class Conditional:
+    """Items of a sequence built only when a block parameter says so."""
+
+    cond: Any
+    items: list
+
+
+@dataclass
+class Loop:
+    """Items of a sequence built ``count`` times (``count`` a block parameter)."""
+
+    count: Any
+    items: list
 
 
 @dataclass
@@ -126,6 +151,16 @@ class Sum:
     out: str
     args: list[str]
     scale_attr: str | None = None
+
+
+@dataclass
+class Guarded:
+    """``out = arg``, then ``if self.<guard> is not None:`` the guarded statements."""
+
+    guard: str
+    body: list
+    out: str
+    arg: str
 
 
 @dataclass
@@ -275,31 +310,29 @@ class Planner:
     # -------------------------------------------------------------- walking
 
     def walk(self, n: Node, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        cond = None
+        cond = con = None
         if n.when is not None:
             sym, con = env.both(n.when)
             if not is_symbolic(sym):
                 if not sym:
                     return x
+            elif not isinstance(n, (Layer, Seq, Repeat)):
+                raise SpecError("a condition on a block parameter can guard layers and "
+                                "sequences, not this form", n.span)
             else:
                 cond = sym
-                if not isinstance(n, (Layer, Seq, Repeat)) or (isinstance(n, Seq) and
-                                                              n.name is None):
-                    raise SpecError("a condition on a block parameter can guard one layer or "
-                                    "named sequence, not this form", n.span)
-                if not con:  # absent in this instance: plan it, but the flow skips it
-                    self._dispatch(n, x, b, env, lane, cond, side=n.side)
-                    return x
         if n.source is not None:
             x = self._ref(n.source, n.source_span or n.span, b)
         if n.side:
             return self._side(n, x, b, env, cond)
-        out = self._dispatch(n, x, b, env, lane, cond)
+        if cond is not None and isinstance(n, Seq) and n.name is None:
+            out = self._guarded(n, x, b, env, lane, cond)
+        else:
+            out = self._dispatch(n, x, b, env, lane, cond)
+        if cond is not None:
+            out = _guarded_flow(x, out, cond, bool(con))
         if b.top and lane == "x" and not isinstance(n, Seq):
             b.stmt(Comment(_shape_comment(out.shape)))
-        if cond is not None and not _same(out.channels, x.channels):
-            out = Val(out.var, Sym(f"{to_code(out.channels)} if {to_code(cond)} else "
-                                   f"{to_code(x.channels)}", 0), out.shape)
         if n.name is not None:
             if n.name in b.referenced and out.var != n.name:
                 var = b.vars.fresh(n.name)
@@ -325,6 +358,23 @@ class Planner:
         if isinstance(n, Ref):
             return self._ref(n.target, n.span, b)
         raise SpecError(f"unsupported node {type(n).__name__}", n.span)
+
+    def _guarded(self, n: Seq, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
+        """An unnamed sequence that exists only when a block parameter says so."""
+        first_decl, first_stmt = len(b.decls), len(b.stmts)
+        out = self._dispatch(n, x, b, env, lane, None)
+        if not b.emit:
+            return out
+        decls = b.decls[first_decl:]
+        if not decls:
+            raise SpecError("a condition on a block parameter must guard at least one "
+                            "named or stateful layer", n.when.span if n.when else n.span)
+        for decl in decls:
+            decl.cond = cond
+        body = b.stmts[first_stmt:]
+        del b.stmts[first_stmt:]
+        b.stmt(Guarded(decls[0].attr, body, out.var, x.var))
+        return out
 
     def _side(self, n: Node, x: Val, b: Builder, env: Env, cond: Any) -> Val:
         if not b.top:
@@ -397,7 +447,7 @@ class Planner:
         sym_shape = (x.channels, *x.shape[1:])
         try:
             return op.shape(ctor.attrs, [sym_shape])[0]
-        except (OpError, TypeError):
+        except (OpError, TypeError, SymbolicValueError):
             return ctor.out_shape[0]
 
     def block_call(self, n: Layer, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
@@ -495,14 +545,6 @@ class Planner:
         return Val(lane, out.channels, out.shape)
 
     def _items(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
-        if n.when is not None and n is not None and items is not None and not isinstance(
-                n, Repeat) and n.name is None:
-            sym, _ = env.both(n.when)
-            if is_symbolic(sym):
-                raise SpecError("a condition on a block parameter cannot guard an item of a "
-                                "named sequence", n.when.span)
-            if not sym:
-                return x
         if isinstance(n, Seq):
             for item in n.items:
                 x = self._item(item, x, b, env, items)
@@ -513,23 +555,27 @@ class Planner:
                         hint="define a block for this part and call it")
 
     def _item(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
-        if n.when is not None:
-            sym, _ = env.both(n.when)
-            if is_symbolic(sym):
-                raise SpecError("a condition on a block parameter cannot guard an item of a "
-                                "named sequence", n.when.span)
-            if not sym:
-                return x
         if n.side or n.source is not None:
             raise SpecError("items of a named sequence cannot be side outputs or read "
                             "another node", n.span)
+        if n.when is None:
+            return self._item_body(n, x, b, env, items)
+        sym, con = env.both(n.when)
+        if not is_symbolic(sym):
+            return self._item_body(n, x, b, env, items) if sym else x
+        sub: list = []
+        out = self._item_body(n, x, b, env, sub)
+        items.append(Conditional(sym, sub))
+        return _guarded_flow(x, out, sym, con)
+
+    def _item_body(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
         if isinstance(n, Seq) and n.name is None:
             return self._items(n, x, b, env, items)
         if isinstance(n, Repeat) and n.name is None:
             return self._repeat(n, x, b, env, items)
         if isinstance(n, (Seq, Repeat)):
             sub: list = []
-            out = self._items(n if isinstance(n, Repeat) else n, x, b, env, sub)
+            out = self._items(n, x, b, env, sub)
             items.append((n.name, SeqCtor(sub)))
             return out
         if not isinstance(n, Layer):
@@ -560,26 +606,24 @@ class Planner:
             raise SpecError(f"repeat count must be a whole number, found {con!r}", n.count.span)
         if con == 0 and not is_symbolic(sym):
             return x
-        body = n.body
-        if isinstance(body, Layer):
-            ctor, out = self._layer_ctor(body, x, b, env)
+        if isinstance(n.body, Layer):
+            ctor, out = self._layer_ctor(n.body, x, b, env)
             if _same(out.channels, x.channels) and (is_symbolic(sym) or con > 1):
                 items.append((None, Repeated(ctor, sym)))
-                return out
-            if is_symbolic(sym):
-                raise SpecError("a repeat whose count is a parameter needs a body that "
-                                "keeps the channel count", n.span)
-            items.append((None, ctor))
-            for _ in range(con - 1):
-                ctor, out = self._layer_ctor(body, out, b, env)
-                items.append((None, ctor))
-            return out
-        if is_symbolic(sym):
-            raise SpecError("a repeat whose count is a parameter must repeat one layer or "
-                            "block", n.span)
-        for _ in range(con):
-            x = self._item(body, x, b, env, items)
-        return x
+                return out if con else x
+        if not is_symbolic(sym):
+            for _ in range(con):
+                x = self._item(n.body, x, b, env, items)
+            return x
+        sub: list = []
+        out = self._item(n.body, x, b, env, sub)
+        if not _same(out.channels, x.channels):
+            raise SpecError("a repeat whose count is a parameter needs a body that keeps "
+                            "the channel count", n.span)
+        items.append(Loop(sym, sub))
+        for _ in range(con - 1):
+            out = self._item(n.body, out, b, env, [])
+        return out if con else x
 
     # -------------------------------------------------------------- merges
 
@@ -665,6 +709,13 @@ def _block_doc(bdef: BlockDef) -> str:
         return f"The {bdef.name} block of the spec."
     text = text[0].upper() + text[1:]
     return text if text.endswith(".") else text + "."
+
+
+def _guarded_flow(x: Val, out: Val, cond: Any, present: bool) -> Val:
+    """The value after a part that only exists when ``cond`` holds."""
+    channels = out.channels if _same(out.channels, x.channels) else Sym(
+        f"{to_code(out.channels)} if {to_code(cond)} else {to_code(x.channels)}", 0)
+    return Val(out.var, channels, out.shape if present else x.shape)
 
 
 def _camel(name: str) -> str:
@@ -756,10 +807,20 @@ def _ctor_text(ctor: Any) -> str:
         args = ", ".join(f"{k}={to_code(v)}" for k, v, _ in ctor.args)
         return f"{ctor.cls}({to_code(ctor.in_channels)}; {args})"
     if isinstance(ctor, SeqCtor):
-        return "seq[" + ", ".join(f"{n}:{_ctor_text(c)}" for n, c in ctor.items) + "]"
+        return "seq[" + ", ".join(_entry_text(e) for e in ctor.items) + "]"
     if isinstance(ctor, Repeated):
         return f"{_ctor_text(ctor.ctor)} x {to_code(ctor.count)}"
+    if isinstance(ctor, (Conditional, Loop)):
+        head = to_code(ctor.cond if isinstance(ctor, Conditional) else ctor.count)
+        return f"{type(ctor).__name__}({head})[" + ", ".join(
+            _entry_text(e) for e in ctor.items) + "]"
     return to_code(ctor)
+
+
+def _entry_text(entry: Any) -> str:
+    if isinstance(entry, tuple):
+        return f"{entry[0]}:{_ctor_text(entry[1])}"
+    return _ctor_text(entry)
 
 
 def _stmt_text(stmt: Any) -> str:
@@ -770,6 +831,9 @@ def _stmt_text(stmt: Any) -> str:
         return f"{stmt.out} = {stmt.attr}({stmt.arg}){_padding_text(stmt.ctor)}"
     if isinstance(stmt, Comment):
         return ""
+    if isinstance(stmt, Guarded):
+        inner = "; ".join(_stmt_text(s) for s in stmt.body)
+        return f"{stmt.out} = {stmt.arg} if {stmt.guard} [{inner}]"
     return repr(stmt)
 
 

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from inceptdsl.expr import is_symbolic, to_code
@@ -25,7 +26,10 @@ from inceptdsl.plan import (
     Cat,
     ClassPlan,
     Comment,
+    Conditional,
     Functional,
+    Guarded,
+    Loop,
     NetworkPlan,
     OpCtor,
     Repeated,
@@ -117,8 +121,10 @@ class TorchGenerator:
         parts = [self.header(), self.imports(helpers + outputs + body + tail)]
         parts += [h for h in helpers.split("\n\n\n") if h.strip()]
         parts += [outputs, *classes, *tail.split("\n\n\n")]
-        head = parts[0].strip("\n") + "\n\n" + parts[1].strip("\n")
-        return "\n\n\n".join([head, *(p.strip("\n") for p in parts[2:] if p.strip())]) + "\n"
+        rest = [p.strip("\n") for p in parts[2:] if p.strip()]
+        gap = "\n\n\n" if rest[0].startswith(("class ", "def ")) else "\n\n"
+        head = parts[0].strip("\n") + "\n\n" + parts[1].strip("\n") + gap + rest[0]
+        return "\n\n\n".join([head, *rest[1:]]) + "\n"
 
     def header(self) -> str:
         spec = self.spec
@@ -153,7 +159,7 @@ class TorchGenerator:
             return ""
         fields = ["logits", *(s[0] for s in net.sides)]
         name = f"{net.name}Outputs"
-        ann = ", ".join([f'"{f}": Tensor' if i == 0 else f'"{f}": Optional[Tensor]'
+        ann = ", ".join([f'"{f}": Tensor' if i == 0 else f'"{f}": Tensor | None'
                          for i, f in enumerate(fields)])
         weights = ", ".join(f'"{s[0]}": {s[1]!r}' for s in net.sides)
         return (f'{name} = namedtuple("{name}", {fields!r})\n'.replace("'", '"')
@@ -205,7 +211,7 @@ class TorchGenerator:
     def render_init(self, plan: ClassPlan) -> list[str]:
         params = []
         for p in plan.params:
-            ann = p.type if p.default != "None" else f"Optional[{p.type}]"
+            ann = p.type if p.default != "None" else f"{p.type} | None"
             params.append(f"{p.name}: {ann}" + (f" = {p.default}" if p.default is not None else ""))
         head = f"{INDENT}def __init__(self, {', '.join(params)}) -> None:" if params else \
             f"{INDENT}def __init__(self) -> None:"
@@ -213,20 +219,64 @@ class TorchGenerator:
         lines.append(f"{INDENT * 2}super().__init__()")
         for name, default in plan.defaults_code:
             lines += [f"{INDENT * 2}if {name} is None:", f"{INDENT * 3}{name} = {default}"]
-        for decl in plan.decls:
-            lines += self.render_decl(decl)
+        for group in _by_condition(plan.decls):
+            if group[0].cond is None or len(group) == 1:
+                lines += self.render_decl(group[0])
+                continue
+            pad = INDENT * 2
+            lines += [f"{pad}self.{d.attr} = None" for d in group]
+            lines.append(f"{pad}if {to_code(group[0].cond)}:")
+            for d in group:
+                lines += [INDENT + line for line in self.render_decl(replace(d, cond=None))]
         return lines
 
     def render_decl(self, decl: Any) -> list[str]:
         pad = INDENT * 2
         if not isinstance(decl.ctor, (OpCtor, BlockCtor, SeqCtor)):
             return [f"{pad}self.{decl.attr} = {code(decl.ctor)}"]
+        if isinstance(decl.ctor, SeqCtor) and _needs_building(decl.ctor):
+            lines = self.built_sequential(decl.attr, decl.ctor)
+            if decl.cond is None:
+                return [pad + line for line in lines]
+            return [f"{pad}self.{decl.attr} = None", f"{pad}if {to_code(decl.cond)}:",
+                    *(pad + INDENT + line for line in lines)]
         value = self.ctor(decl.ctor, 2)
         if decl.cond is None:
             return _assign(f"{pad}self.{decl.attr}", value)
-        return [f"{pad}self.{decl.attr}: Optional[nn.Module] = None",
+        return [f"{pad}self.{decl.attr} = None",
                 f"{pad}if {to_code(decl.cond)}:",
                 *_assign(f"{pad}{INDENT}self.{decl.attr}", value)]
+
+    def built_sequential(self, attr: str, seq: SeqCtor) -> list[str]:
+        """A sequence whose items depend on block parameters, built as a list."""
+        lines = ["layers = []"]
+        lines += self._build_entries(seq.items)
+        return [*lines, f"self.{attr} = nn.Sequential(*layers)"]
+
+    def _build_entries(self, entries: list) -> list[str]:
+        lines = []
+        for entry in entries:
+            if isinstance(entry, tuple):
+                if entry[0] is not None:
+                    raise ValueError("named items cannot sit in a conditional sequence")
+                lines += self._append(entry[1])
+            elif isinstance(entry, Conditional):
+                lines.append(f"if {to_code(entry.cond)}:")
+                lines += [INDENT + line for line in self._build_entries(entry.items)]
+            elif isinstance(entry, Loop):
+                lines.append(f"for _ in range({to_code(entry.count)}):")
+                lines += [INDENT + line for line in self._build_entries(entry.items)]
+        return lines
+
+    def _append(self, ctor: Any) -> list[str]:
+        if isinstance(ctor, Repeated):
+            return [f"layers += [{self.ctor(ctor.ctor, 3)} for _ in range({code(ctor.count)})]"]
+        line = f"layers.append({self.ctor(ctor, 3)})"
+        if len(line) + 12 <= MAX_LINE:
+            return [line]
+        head, _, rest = self.ctor(ctor, 3).partition("(")
+        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in _split_args(rest[:-1])),
+                "))"]
 
     def ctor(self, ctor: Any, depth: int) -> str:
         if isinstance(ctor, OpCtor):
@@ -264,7 +314,7 @@ class TorchGenerator:
         lines = [f"{INDENT}def forward(self, x: Tensor) -> {ret}:"]
         pad = INDENT * 2
         for var, _, _ in plan.sides:
-            lines.append(f"{pad}{var}: Optional[Tensor] = None")
+            lines.append(f"{pad}{var}: Tensor | None = None")
         for stmt in plan.stmts:
             if isinstance(stmt, Comment):
                 if plan.is_network and not (lines[-1].strip().startswith("#")):
@@ -282,7 +332,7 @@ class TorchGenerator:
         names = [plan.output, *(s[0] for s in plan.sides)]
         outputs = f"{plan.name}Outputs({', '.join(names)})"
         any_side = " or ".join(f"{s[0]} is not None" for s in plan.sides)
-        params = ", ".join(f"{n}: Optional[Tensor]" for n in names[1:])
+        params = ", ".join(f"{n}: Tensor | None" for n in names[1:])
         return [
             f"{pad}if torch.jit.is_scripting():",
             f"{pad}{INDENT}return {outputs}",
@@ -319,6 +369,12 @@ class TorchGenerator:
             return [f"{stmt.out} = {' + '.join([first, *stmt.args[1:]])}"]
         if isinstance(stmt, Alias):
             return [f"{stmt.out} = {stmt.arg}"]
+        if isinstance(stmt, Guarded):
+            lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+            lines.append(f"if self.{stmt.guard} is not None:")
+            for inner in stmt.body:
+                lines += [INDENT + line for line in self.statement(inner)]
+            return lines
         if isinstance(stmt, SideCall):
             guard = f"self.{stmt.attr} is not None and self.training" if stmt.optional \
                 else "self.training"
@@ -504,6 +560,22 @@ def _tuple(value: Any) -> str:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return f"({code(value[0])}, {code(value[1])})"
     return code(value)
+
+
+def _by_condition(decls: list) -> list[list]:
+    """Consecutive declarations grouped by their condition (one ``if`` per group)."""
+    groups: list[list] = []
+    for decl in decls:
+        if groups and decl.cond is not None and groups[-1][0].cond is not None and \
+                to_code(groups[-1][0].cond) == to_code(decl.cond):
+            groups[-1].append(decl)
+        else:
+            groups.append([decl])
+    return groups
+
+
+def _needs_building(seq: SeqCtor) -> bool:
+    return any(isinstance(e, (Conditional, Loop)) for e in seq.items)
 
 
 def _unrolled(c: Any) -> list[Any]:

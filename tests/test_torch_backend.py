@@ -1,0 +1,197 @@
+"""The PyTorch backend: parity with torchvision, cost agreement, code quality, toolchain."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+import inceptdsl  # noqa: E402
+from conftest import ROOT, run_cli, shipped_names  # noqa: E402
+from inceptdsl.codegen import load_source  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+TINY = str(Path(__file__).parent / "specs" / "tiny.yaml")
+
+
+def randomize_bn(model) -> None:
+    """Non-trivial BN statistics and affine parameters, so BN mistakes show up."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+            if m.affine:
+                m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.data.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+
+
+def relative_diff(a, b) -> float:
+    return ((a - b).abs().max() / a.abs().max()).item()
+
+
+TORCHVISION = [
+    ("googlenet_torchvision", "googlenet", 224, False),
+    ("googlenet_torchvision", "googlenet", 224, True),
+    ("inception_v3", "inception_v3", 299, False),
+    ("inception_v3", "inception_v3", 299, True),
+]
+
+
+@pytest.mark.parametrize("spec,builder,size,aux", TORCHVISION)
+def test_generated_model_is_interchangeable_with_torchvision(spec, builder, size, aux):
+    torch.manual_seed(0)
+    ref = getattr(torchvision.models, builder)(weights=None, init_weights=False,
+                                               aux_logits=aux)
+    randomize_bn(ref)
+    model = inceptdsl.build(inceptdsl.load(spec, set={"aux_logits": aux}))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert relative_diff(ref.eval()(x), model.eval()(x)) <= 1e-5
+    ref.train(), model.train()
+    ours, theirs = model(x), ref(x)
+    if aux:
+        assert len(ours) == len(theirs)
+        assert [o.shape for o in ours] == [t.shape for t in theirs]
+    else:
+        assert ours.shape == theirs.shape
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_summary_equals_the_generated_model(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = inceptdsl.load(name)
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec).eval()
+    assert sum(p.numel() for p in model.parameters()) == report.params
+    assert sum(b.numel() for b in model.buffers()) == report.buffers
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(torch.randn(1, *spec.input))
+    assert counter.get_total_flops() // 2 == report.macs
+    assert list(out.shape[1:]) == report.output
+
+
+def test_training_mode_returns_named_side_outputs_and_loss_weights_them():
+    model = inceptdsl.build(inceptdsl.load("googlenet")).train()
+    module = sys.modules[type(model).__module__]
+    out = model(torch.randn(2, 3, 224, 224))
+    assert out._fields == ("logits", "aux1", "aux2")
+    target = torch.tensor([1, 2])
+    ce = torch.nn.functional.cross_entropy
+    expected = ce(out.logits, target) + 0.3 * ce(out.aux1, target) + 0.3 * ce(out.aux2, target)
+    assert torch.allclose(module.loss(out, target), expected)
+    model.eval()
+    assert torch.allclose(module.loss(model(torch.randn(2, 3, 224, 224)), target),
+                          module.loss(model(torch.randn(2, 3, 224, 224)), target)) in (True, False)
+
+
+def test_export_works_on_inception_v3():
+    model = inceptdsl.build(inceptdsl.load("inception_v3")).eval()
+    exported = torch.export.export(model, (torch.randn(1, 3, 299, 299),))
+    x = torch.randn(1, 3, 299, 299)
+    assert torch.allclose(exported.module()(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["googlenet_torchvision", "inception_v3"])
+def test_jit_script_works(name):
+    model = inceptdsl.build(inceptdsl.load(name)).eval()
+    scripted = torch.jit.script(model)
+    size = inceptdsl.load(name).input[1]
+    x = torch.randn(1, 3, size, size)
+    assert torch.allclose(scripted(x).logits, model(x), atol=1e-6)
+
+
+def test_torch_compile_works_on_a_small_spec():
+    model = inceptdsl.build(inceptdsl.load(TINY)).eval()
+    compiled = torch.compile(model)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(compiled(x), model(x), atol=1e-5)
+
+
+# ---------------------------------------------------------------------- code quality
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_generated_code_is_ruff_clean_and_imports_only_torch(name, tmp_path):
+    source = inceptdsl.compile(inceptdsl.load(name), backend="torch")
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    ruff = Path(sys.executable).parent / "ruff"
+    proc = subprocess.run([str(ruff), "check", "--isolated", str(path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from "))}
+    assert imports <= {"torch", "collections", "typing", "math"}
+
+
+def test_generated_code_is_deterministic_across_hash_seeds(tmp_path):
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"v3_{seed}.py"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "inceptdsl.cli", "compile", "inception_v3",
+                        "--backend", "torch", "-o", str(out)], check=True, env=env)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_build_executes_exactly_the_compiled_source():
+    spec = inceptdsl.load(TINY)
+    module = load_source(inceptdsl.compile(spec), "golden_tiny_check")
+    torch.manual_seed(0)
+    a = module.create_model()
+    torch.manual_seed(0)
+    b = inceptdsl.build(spec)
+    assert type(a).__name__ == type(b).__name__
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("name,spec", [("tiny", TINY), ("inception_v3", "inception_v3"),
+                                       ("googlenet", "googlenet")])
+def test_generated_code_matches_the_golden_file(name, spec):
+    source = inceptdsl.compile(inceptdsl.load(spec), backend="torch")
+    golden = GOLDEN / f"{name}.py"
+    if os.environ.get("INCEPTDSL_UPDATE_GOLDEN"):
+        golden.write_text(source)
+    assert source == golden.read_text(), "run with INCEPTDSL_UPDATE_GOLDEN=1 to accept"
+
+
+def test_compile_output_file_is_written_atomically_and_never_over_the_spec(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(Path(TINY).read_text())
+    result = run_cli("compile", str(spec), "--backend", "torch", "-o", str(spec))
+    assert result.code == 2 and "refusing to overwrite" in result.err
+    assert spec.read_text() == Path(TINY).read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: 1\nname: x\ninput: [3, 8, 8]\nbody:\n  - conv(0, 1)\n")
+    target = tmp_path / "out.py"
+    assert run_cli("compile", str(bad), "--backend", "torch", "-o", str(target)).code == 1
+    assert not target.exists() and list(tmp_path.iterdir()) == sorted(
+        [spec, bad], key=lambda p: list(tmp_path.iterdir()).index(p))
+
+
+def test_compile_to_stdout_prints_the_source():
+    result = run_cli("compile", TINY, "--backend", "torch")
+    assert result.code == 0 and result.out.startswith('"""')
+    compile(result.out, "tiny.py", "exec")
+
+
+def test_generated_file_runs_standalone(tmp_path):
+    path = tmp_path / "tiny_model.py"
+    assert run_cli("compile", TINY, "--backend", "torch", "-o", str(path)).code == 0
+    code = ("import torch, tiny_model; m = tiny_model.create_model(num_classes=3).eval(); "
+            "print(tuple(m(torch.randn(1, 3, 32, 32)).shape))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert proc.stdout.strip() == "(1, 3)", proc.stderr
+    assert ROOT.exists()
