@@ -72,9 +72,31 @@ def _bad_token(exc: Any, text: str, path: str) -> SpecError:
     found = _found(tok)
     span = _token_span(tok, path, text)
     message = f"expected {describe(expected)}, found {found}"
+    line = _source_line(text, tok)
     if tok.type == "_INDENT":
         message = f"unexpected indentation: expected {describe(expected - {'_INDENT'})}"
+    elif tok.type == "_NL" and _unbalanced(line):
+        closer = ")" if _unbalanced(line).startswith("'('") else "]"
+        message = f"expected '{closer}', found end of line"
+    elif tok.type in ("RPAR", "RSQB"):
+        message = f"unbalanced parentheses: found an extra {found}"
+    elif _opens_block(text, tok):
+        message = f"expected an indented block, found {found}"
+        return SpecError(message, span, hint="indent the lines of a block under the line "
+                         "ending with ':' that opens it")
     return SpecError(message, span, hint=_hint(tok, expected, text))
+
+
+def _opens_block(text: str, tok: Any) -> bool:
+    """Whether the code line before ``tok`` ends with ':' (so an indented block must follow)."""
+    number = getattr(tok, "line", 0) or 0
+    if tok.type in ("_NL", "_INDENT", "_DEDENT", "$END") or number < 2:
+        return False
+    for line in reversed(text.splitlines()[:number - 1]):
+        code = line.split("#", 1)[0].rstrip()
+        if code:
+            return code.endswith(":") and len(line) - len(line.lstrip()) >= tok.column - 1
+    return False
 
 
 def _token_span(tok: Any, path: str, text: str) -> SourceSpan:
@@ -121,11 +143,13 @@ def describe(expected: set[str]) -> str:
 
 def _hint(tok: Any, expected: set[str], text: str) -> str | None:
     line = _source_line(text, tok)
+    if tok.type == "_NL" and _unbalanced(line):
+        return f"unbalanced parentheses: {_unbalanced(line)}"
+    if tok.type == "_NL" and "COLON" in expected and line.split("#")[0].rstrip().endswith("}"):
+        return "modifiers belong to a named node: write 'name: layer {when: ...}'"
     if tok.type == "_NL" and "COLON" in expected:
         return "add ':' at the end of the line (block headers, forms and named groups " \
                "end with ':')"
-    if tok.type == "_NL" and expected & {"RPAR", "RSQB"} and _unbalanced(line):
-        return f"unbalanced parentheses: {_unbalanced(line)}"
     if tok.type == "RPAR" or tok.type == "RSQB":
         return "unbalanced parentheses: this closes nothing"
     if tok.type == "_INDENT":
