@@ -196,3 +196,25 @@ def test_parse_errors_are_spec_errors_never_tracebacks():
                  "params:\n    a: [1,\n", "body:\n    a: b: c\n"]:
         with contextlib.suppress(SpecError):
             parse_dsl(text, "x.incept")
+
+
+def test_language_reference_shows_every_op_with_an_example():
+    from conftest import ROOT
+
+    from inceptdsl.ops import OP_LIST
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    for op in OP_LIST:
+        if op.name not in ("concat", "add", "input"):
+            assert f"| `{op.name}` |" in text, op.name
+
+
+def test_language_reference_variant_example_checks(tmp_path):
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    section = text.split("## 7. Variants")[1].split("```")[1]
+    path = tmp_path / "variant.incept"
+    path.write_text(section.lstrip("\n"))
+    result = run_cli("check", str(path))
+    assert result.code == 0, result.err
