@@ -25,7 +25,7 @@ from .ops import OPS, OpError
 from .passes.shapes import infer_node
 from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
 
-MAX_GRAPH_NODES = 200_000
+MAX_GRAPH_NODES = 50_000  # ops (the largest shipped spec has ~800)
 MAX_REPEAT = 10_000
 MAX_DEPTH = 64
 
@@ -55,6 +55,7 @@ class Ctx:
     side: bool = False
     stack: tuple[str, ...] = ()
     functional: dict[str, int] = field(default_factory=dict)
+    mangle: str | None = None  # inside an inline block: attribute names get this prefix
 
 
 def expand(spec: Spec) -> Network:
@@ -182,6 +183,8 @@ class Expander:
         if n.callee in self.spec.blocks:
             return self.block(n, self.spec.blocks[n.callee], x, ctx)
         op = OPS.get(n.callee)
+        if op is not None and n.inline:
+            raise SpecError("'inline' applies to block calls, not ops", n.span)
         if op is None or op.name in ("concat", "add", "input"):
             from .expr import did_you_mean
 
@@ -235,6 +238,8 @@ class Expander:
         self.instances.setdefault(bdef.name, []).append(scope)
         inner = Ctx(path + ".", env, scope, self._autonames(bdef.body),
                     side=ctx.side, stack=(*ctx.stack, n.callee))
+        if n.inline:
+            inner = self._inline_ctx(n, path, inner, ctx)
         try:
             out = self.node(bdef.body, x, inner)
         except SpecError as exc:
@@ -243,6 +248,14 @@ class Expander:
             raise
         scope.output = out
         return out
+
+    def _inline_ctx(self, n: Layer, path: str, inner: Ctx, ctx: Ctx) -> Ctx:
+        """An inline block fills the caller's module: its names get the call's name."""
+        if n.name is None or ctx.numbered:
+            raise SpecError("an inline block call needs a name in a block or network body "
+                            "(its layers are named after it)", n.span)
+        inner.prefix, inner.mangle = ctx.prefix, path[len(ctx.prefix):]
+        return inner
 
     def _bind_block(self, n: Layer, bdef: BlockDef, x: str, ctx: Ctx) -> dict[str, Any]:
         call = n.call
@@ -297,17 +310,20 @@ class Expander:
             local = n.name if n.name is not None else ctx.autonames.get(id(n))
             if local is None:
                 local = f"{type(n).__name__.lower()}_{len(ctx.scope.children)}"
+        if ctx.mangle is not None and not ctx.numbered:
+            local = mangle(ctx.mangle, local)
         if local in MODULE_ATTRIBUTES:
             raise SpecError(f"'{local}' cannot name a layer: it is a method or attribute of "
                             "every module", n.span)
         return ctx.prefix + local
 
     def _functional_id(self, op: str, n: Node, ctx: Ctx) -> str:
-        if n.name is not None and not ctx.numbered and ctx.prefix + n.name not in self.graph:
+        if n.name is not None and not ctx.numbered and ctx.mangle is None \
+                and ctx.prefix + n.name not in self.graph:
             return ctx.prefix + n.name
         count = ctx.functional.get(op, 0)
         ctx.functional[op] = count + 1
-        return f"{ctx.prefix}{op}:{count}"
+        return f"{ctx.prefix}{ctx.mangle or ''}{op}:{count}"
 
     def _child_scope(self, path: str, kind: str, type_name: str, span: SourceSpan,
                      ctx: Ctx) -> Scope:
@@ -344,6 +360,19 @@ class Expander:
             return True
         op = OPS.get(n.callee)
         return bool(op and op.stateful)
+
+
+def mangle(prefix: str, member: str) -> str:
+    """The caller's attribute for a member of an inline block called ``prefix``.
+
+    >>> mangle("inception_3a_1x1", "_"), mangle("inception_3a_1x1", "_bn")
+    ('inception_3a_1x1', 'inception_3a_1x1_bn')
+    >>> mangle("stem", "conv")
+    'stem_conv'
+    """
+    if member == "_":
+        return prefix
+    return prefix + member if member.startswith("_") else f"{prefix}_{member}"
 
 
 def _knobs(spec: Spec) -> dict[str, Any]:

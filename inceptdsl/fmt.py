@@ -544,7 +544,8 @@ def node_plain(node: Any) -> Any:
 
     common = {k: (source_of(v) if isinstance(v, Expr) else v) for k, v in (
         ("name", node.name), ("when", node.when), ("side", node.side or None),
-        ("loss_weight", node.loss_weight), ("from", node.source)) if v is not None}
+        ("loss_weight", node.loss_weight), ("from", node.source),
+        ("inline", node.inline or None)) if v is not None}
     if isinstance(node, Layer):
         return ("Layer", common, source_of(node.call))
     if isinstance(node, Seq):

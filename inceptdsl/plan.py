@@ -22,7 +22,7 @@ Param(name='stride', type='int', default='1'), Param(name='pad', type='int', def
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SourceSpan, SpecError
@@ -236,6 +236,7 @@ class Builder:
     emit: bool = True
     sides: list[tuple[str, float, bool]] = field(default_factory=list)
     top: bool = False
+    mangle: str | None = None  # walking an inline block: attribute names get this prefix
 
     def decl(self, d: Decl) -> None:
         if self.emit:
@@ -453,6 +454,8 @@ class Planner:
     def block_call(self, n: Layer, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
         bdef = self.spec.blocks[n.callee]
         args, inner = self._bind(n, bdef, x, env)
+        if n.inline:
+            return self._inline(n, bdef, x, b, inner, lane)
         out = self._block_output(bdef, inner, x)
         if b.emit:
             self._plan_block(bdef, inner.con, x.shape, n.span)
@@ -461,6 +464,18 @@ class Planner:
         b.decl(Decl(attr, ctor, cond, n.span))
         b.stmt(Call(lane, attr, x.var, ctor, cond is not None))
         return Val(lane, out.channels, out.shape)
+
+    def _inline(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, env: Env,
+                lane: str) -> Val:
+        """A macro: the block's layers become attributes of the caller, named after ``n``."""
+        from .expand import mangle
+
+        prefix = self._attr(n, b)
+        inner = self._builder(bdef.body, emit=b.emit)
+        inner = replace(inner, decls=b.decls, stmts=b.stmts, attrs=b.attrs, vars=b.vars,
+                        mangle=prefix, top=False)
+        inner.autonames = {k: mangle(prefix, v) for k, v in inner.autonames.items()}
+        return self.walk(bdef.body, x, inner, env, lane)
 
     def _bind(self, n: Layer, bdef: BlockDef, x: Val, env: Env) -> tuple[list, Env]:
         names = [p.name for p in bdef.params]
@@ -638,7 +653,12 @@ class Planner:
                   default: str) -> list[Val]:
         outs = []
         for i, branch in enumerate(branches):
-            var = b.vars.fresh(_branch_name(branch, f"{default}{i}"))
+            base = _branch_name(branch, f"{default}{i}")
+            if b.mangle is not None and base.startswith("_"):
+                from .expand import mangle
+
+                base = mangle(b.mangle, base)
+            var = b.vars.fresh(base)
             outs.append(self.walk(branch, x, b, env, var))
         return outs
 
@@ -683,6 +703,11 @@ class Planner:
 
     def _attr(self, n: Node, b: Builder) -> str:
         name = n.name or b.autonames.get(id(n))
+        if n.name is not None and b.mangle is not None:
+            from .expand import mangle
+
+            name = mangle(b.mangle, n.name)
+            b.attrs.reserve(name)
         if name is None:
             name = b.attrs.fresh(snake(getattr(n, "callee", "layers")))
         if name in MODULE_ATTRIBUTES:

@@ -30,7 +30,8 @@ from .expr import CallExpr, Expr, Name, parse
 FORMAT_VERSION = 1
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FORM_KEYS = ("seq", "concat", "add", "repeat", "ref")
-MODIFIER_KEYS = ("name", "when", "side", "loss_weight", "from", "scale", "act", "body")
+MODIFIER_KEYS = ("name", "when", "side", "loss_weight", "from", "inline", "scale", "act",
+                 "body")
 RESERVED = set(FORM_KEYS) | set(MODIFIER_KEYS)
 KNOBS = {"width": 1.0}
 
@@ -49,6 +50,7 @@ class Node:
     loss_weight: Expr | None = field(default=None, kw_only=True)
     source: str | None = field(default=None, kw_only=True)
     source_span: SourceSpan | None = field(default=None, kw_only=True, repr=False)
+    inline: bool = field(default=False, kw_only=True)
 
 
 @dataclass
@@ -177,9 +179,37 @@ class TopLevel(BaseModel):
         return value
 
 
+# Names the generated code itself uses where parameters live (constructor arguments):
+# a parameter with one of these names would shadow a module, a builtin it calls, or self.
+CODE_NAMES = frozenset(
+    "self super nn F torch Tensor Optional jax jnp nnx np math namedtuple OrderedDict "
+    "make_divisible rngs overrides int float bool str tuple list dict round min max abs "
+    "ceil floor range len isinstance getattr setattr hasattr zip enumerate sum object "
+    "type print".split())
+
+
 def check_identifier(value: str, what: str) -> None:
+    """A name that reaches generated code must be a plain, non-keyword, non-dunder identifier.
+
+    >>> check_identifier("__import__('os')", "name")
+    Traceback (most recent call last):
+    ValueError: name '__import__('os')' is not a valid identifier
+    """
     if not IDENTIFIER.match(value) or keyword.iskeyword(value) or value.startswith("__"):
         raise ValueError(f"{what} '{value}' is not a valid identifier")
+
+
+def check_param_name(value: str, what: str) -> None:
+    """A parameter name becomes a constructor argument: it must not shadow the code's names.
+
+    >>> check_param_name("self", "parameter name")
+    Traceback (most recent call last):
+    ValueError: parameter name 'self' is reserved in the generated code; choose another name
+    """
+    check_identifier(value, what)
+    if value in CODE_NAMES:
+        raise ValueError(f"{what} '{value}' is reserved in the generated code; choose "
+                         "another name")
 
 
 def validate_top_level(doc: Any, path: str) -> TopLevel:
@@ -251,10 +281,37 @@ def parse_node(value: Any, span: SourceSpan) -> Node:
     if isinstance(value, str):
         return _layer(value, span)
     if isinstance(value, list):
-        return Seq(span, [parse_node(item, value.item_span(i)) for i, item in enumerate(value)])
+        return Seq(span, [_item(value, i) for i in range(len(value))])
     if isinstance(value, dict):
         return _mapping(value, span)
     raise SpecError(f"expected a layer, a list or a mapping, found {value!r}", span)
+
+
+FLOW_HINT = ("in a YAML flow list '[a, b]' the commas inside a call split the items; write "
+             "the list in block style, one '- item' per line (or quote each item)")
+
+
+def _item(items: list, index: int) -> Node:
+    """Parse one list item; a call split by a flow list's commas gets a hint saying so."""
+    try:
+        return parse_node(items[index], items.item_span(index))
+    except SpecError as exc:
+        if getattr(items, "flow", False) and _unbalanced(items[index]) and not exc.hint:
+            exc.hint = FLOW_HINT
+        raise
+
+
+def _unbalanced(value: Any) -> bool:
+    """Whether a string (or a one-key mapping's value) opens more brackets than it closes.
+
+    >>> _unbalanced("conv(64"), _unbalanced("conv(64, 1)"), _unbalanced({"a": "f([1"})
+    (True, False, True)
+    """
+    if isinstance(value, dict):
+        return any(_unbalanced(v) for v in value.values())
+    if not isinstance(value, str):
+        return False
+    return value.count("(") != value.count(")") or value.count("[") != value.count("]")
 
 
 def _layer(text: str, span: SourceSpan) -> Layer:
@@ -337,7 +394,7 @@ def _expr(value: Any, span: SourceSpan) -> Expr:
 
 
 def _modifiers(node: Node, value: dict, form: str | None) -> None:
-    allowed = {"when", "side", "loss_weight", "from", "name"}
+    allowed = {"when", "side", "loss_weight", "from", "name", "inline"}
     allowed |= {"scale", "act"} if form == "add" else set()
     allowed |= {"body"} if form == "repeat" else set()
     for key in value:
@@ -356,6 +413,10 @@ def _modifiers(node: Node, value: dict, form: str | None) -> None:
     if "loss_weight" in value:
         node.loss_weight = _expr(value["loss_weight"], value.value_span("loss_weight"))
         node.side = True
+    if "inline" in value:
+        if not isinstance(value["inline"], bool):
+            raise SpecError("'inline' is true or false", value.value_span("inline"))
+        node.inline = value["inline"]
     if "from" in value:
         _check_name(str(value["from"]), value.value_span("from"))
         node.source, node.source_span = str(value["from"]), value.value_span("from")
@@ -389,7 +450,10 @@ def parse_block(key: str, value: Any, key_span: SourceSpan, value_span: SourceSp
     params += [BlockParam(k, v, v.span) for k, v in sig.kwargs.items()]
     seen: set[str] = set()
     for p in params:
-        _check_name(p.name, p.span)
+        try:
+            check_param_name(p.name, "block parameter")
+        except ValueError as exc:
+            raise SpecError(str(exc), p.span) from None
         if p.name in seen:
             raise SpecError(f"parameter '{p.name}' declared twice", p.span)
         seen.add(p.name)

@@ -195,3 +195,42 @@ def test_generated_file_runs_standalone(tmp_path):
                           text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert proc.stdout.strip() == "(1, 3)", proc.stderr
     assert ROOT.exists()
+
+
+def _timm(name: str):
+    timm = pytest.importorskip("timm")
+    return timm.create_model(name, pretrained=False)
+
+
+def _bninception():
+    pretrainedmodels = pytest.importorskip("pretrainedmodels")
+    return pretrainedmodels.bninception(pretrained=None)
+
+
+def _facenet():
+    facenet = pytest.importorskip("facenet_pytorch")
+    return facenet.InceptionResnetV1(pretrained=None)
+
+
+LIBRARIES = [
+    ("inception_v3", lambda: _timm("inception_v3"), 299, {"aux_logits": False}),
+    ("inception_v4", lambda: _timm("inception_v4"), 299, {}),
+    ("inception_resnet_v2", lambda: _timm("inception_resnet_v2"), 299, {}),
+    ("xception", lambda: _timm("legacy_xception"), 299, {}),
+    ("bn_inception", _bninception, 224, {}),
+    ("inception_resnet_v1_facenet", _facenet, 160, {}),
+]
+
+
+@pytest.mark.parametrize("spec,make_reference,size,overrides", LIBRARIES,
+                         ids=[entry[0] for entry in LIBRARIES])
+def test_generated_model_is_interchangeable_with_its_library(spec, make_reference, size,
+                                                             overrides):
+    torch.manual_seed(0)
+    ref = make_reference()
+    randomize_bn(ref)
+    model = inceptdsl.build(inceptdsl.load(spec, set=overrides))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert relative_diff(ref.eval()(x), model.eval()(x)) <= 1e-5
