@@ -52,6 +52,6 @@ def build(spec: Any, backend: str = "torch", optimize: str | None = None, **over
 
 def render(spec: Any, path: str | Path, depth: int | None = None) -> Path:
     """Draw the architecture to ``path`` (svg, png, pdf or dot, from the suffix)."""
-    from .render import render_file
+    from .diagram import render_file
 
     return render_file(_spec(spec), Path(path), depth=depth)

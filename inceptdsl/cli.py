@@ -167,7 +167,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render import render_file
+    from .diagram import render_file
 
     spec = _load(args.spec, args.overrides)
     render_file(spec, Path(args.output), depth=args.depth)

@@ -15,7 +15,7 @@ from conftest import ROOT, run_cli, shipped_names
 
 from inceptdsl.loader import load
 
-render = importlib.import_module("inceptdsl.render")
+render = importlib.import_module("inceptdsl.diagram")
 
 GALLERY = ROOT / "docs" / "gallery"
 
@@ -107,7 +107,7 @@ def test_opened_block_puts_parallel_branches_side_by_side():
 
 
 def test_dot_is_deterministic_across_hash_seeds():
-    code = ("import hashlib; from inceptdsl.loader import load; import inceptdsl.render as render;"
+    code = ("import hashlib; from inceptdsl.loader import load; import inceptdsl.diagram as render;"
             "print(hashlib.sha256(render.to_dot(render.picture(load('inception_v3'), 2))"
             ".encode()).hexdigest())")
     digests = set()
@@ -131,8 +131,8 @@ def test_render_imports_neither_torch_nor_jax(tmp_path):
 
 
 def test_committed_gallery_is_up_to_date():
-    """Regenerate with: python -m inceptdsl.render --gallery docs/gallery"""
-    hint = "the gallery is stale: run python -m inceptdsl.render --gallery docs/gallery"
+    """Regenerate with: python -m inceptdsl.diagram --gallery docs/gallery"""
+    hint = "the gallery is stale: run python -m inceptdsl.diagram --gallery docs/gallery"
     sources = render.gallery_sources()
     assert sorted(p.stem for p in GALLERY.glob("*.dot")) == sorted(sources), hint
     assert sorted(p.stem for p in GALLERY.glob("*.svg")) == sorted(sources), hint

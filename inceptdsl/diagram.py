@@ -22,7 +22,7 @@ pip-installed port), so ``pip install inceptdsl`` alone renders svg, png and pdf
 >>> to_dot(pic).startswith("digraph")
 True
 
-Regenerate the gallery with ``python -m inceptdsl.render --gallery docs/gallery``.
+Regenerate the gallery with ``python -m inceptdsl.diagram --gallery docs/gallery``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import html
 import shutil
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -614,7 +613,7 @@ def gallery_markdown(names: list[str], depth: int = GALLERY_DEPTH) -> str:
              "node marked `× N`), edges labelled with tensor shapes, colours by op kind, "
              "side outputs (aux heads, training only) dashed.", "",
              "Regenerate after changing a spec or the renderer with:", "",
-             "```", "python -m inceptdsl.render --gallery docs/gallery", "```", "",
+             "```", "python -m inceptdsl.diagram --gallery docs/gallery", "```", "",
              "`tests/test_render.py` checks that the committed `.dot` sources are up to date "
              "(the DOT is deterministic; the SVG bytes depend on the layout engine).",
              "Without `--depth`, `inceptdsl render` draws the deepest level whose picture "
@@ -645,25 +644,8 @@ def write_gallery(folder: Path) -> list[Path]:
     return [*written, index]
 
 
-class _CallableModule(types.ModuleType):
-    """Importing this submodule replaces the ``inceptdsl.render`` function attribute of the
-    package with the module; making the module callable keeps ``inceptdsl.render(spec,
-    path, depth=...)`` working either way."""
-
-    def __call__(self, spec: Spec | str | Path, path: str | Path,
-                 depth: int | None = None) -> Path:
-        if isinstance(spec, (str, Path)):
-            from .loader import load
-
-            spec = load(spec)
-        return render_file(spec, Path(path), depth=depth)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inceptdsl.render",
+    parser = argparse.ArgumentParser(prog="python -m inceptdsl.diagram",
                                      description="Regenerate the diagram gallery.")
     parser.add_argument("--gallery", required=True, metavar="FOLDER")
     args = parser.parse_args(argv)
