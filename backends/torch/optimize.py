@@ -1,0 +1,504 @@
+"""``--optimize inference``: a PyTorch lowering for fast eval-mode inference.
+
+It renders the same classes, attribute names and ``state_dict`` as :mod:`.generator`, so a
+checkpoint of the plain model (or of torchvision/timm) loads with ``strict=True``, and
+changes what ``forward`` computes:
+
+- **BN folding**: every chain ``conv -> batchnorm [-> activation]`` of a class body runs as
+  one convolution whose weights have the BN folded in;
+- **horizontal fusion**: sibling conv chains (or calls of blocks that are one such chain,
+  like ``BasicConv2d``) reading the same tensor with the same kernel, stride, padding and
+  dilation (groups 1) and the same activation run as one convolution with concatenated
+  output channels, split afterwards;
+- **channels_last** activations and weights, and in-place ReLU on fresh conv outputs.
+
+The folded and fused weights are non-persistent buffers computed by ``fold()`` when the
+model enters eval mode and after ``load_state_dict`` in eval mode. ``forward`` in training
+mode raises: the optimized model is for inference only.
+
+>>> from inceptdsl.loader import load
+>>> from inceptdsl.plan import plan_network
+>>> code = InferenceGenerator(plan_network(load("inception_v3"))).render()
+>>> "class InceptionA(InferenceModule):" in code and "fused0_w" in code
+True
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+from typing import Any
+
+from inceptdsl.expr import Sym, is_symbolic, to_code
+from inceptdsl.plan import (
+    Alias,
+    BlockCtor,
+    Call,
+    Cat,
+    ClassPlan,
+    Functional,
+    Guarded,
+    NetworkPlan,
+    OpCtor,
+    SideCall,
+    Sum,
+)
+
+from .generator import _HELPERS, INDENT, MAX_LINE, TorchGenerator, _module_padding
+
+TRAINING_ERROR = ("this model was compiled with --optimize inference; use the plain model "
+                  "for training")
+
+_INFERENCE_HELPERS = {
+    "InferenceModule": f'''
+TRAINING_ERROR = (
+    "{TRAINING_ERROR[:51]}"
+    "{TRAINING_ERROR[51:]}"
+)
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None) -> tuple[Tensor, Tensor]:
+    """Weight and bias of one conv computing ``bn(conv(x))`` in eval mode (channels_last)."""
+    weight = conv.weight.double()
+    bias = conv.bias.double() if conv.bias is not None else weight.new_zeros(weight.shape[0])
+    if bn is not None:
+        scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight.double()
+        bias = (bias - bn.running_mean.double()) * scale
+        if bn.bias is not None:
+            bias = bias + bn.bias.double()
+        weight = weight * scale.reshape(-1, 1, 1, 1)
+    weight = weight.to(conv.weight.dtype).contiguous(memory_format=torch.channels_last)
+    return weight, bias.to(conv.weight.dtype)
+
+
+_ONEDNN_CONV = hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def conv2d_relu(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
+                dilation=1, groups: int = 1) -> Tensor:
+    """``relu(conv2d(x))``: one oneDNN kernel for float32 on CPU, else conv then relu_."""
+    if _ONEDNN_CONV and x.device.type == "cpu" and x.dtype == torch.float32 and \
+            not isinstance(padding, str) and torch.backends.mkldnn.is_available():
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, _pair(padding), _pair(stride), _pair(dilation), groups, "relu",
+            [], "")
+    return torch.relu_(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
+
+
+def _pair(value) -> list[int]:
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def fuse(*folded: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, list[int]]:
+    """Sibling convs as one: concatenated weights and biases, and the split sizes."""
+    weight = torch.cat([w for w, _ in folded]).contiguous(memory_format=torch.channels_last)
+    return weight, torch.cat([b for _, b in folded]), [w.shape[0] for w, _ in folded]
+
+
+def _fold_after_load(module: nn.Module, incompatible_keys) -> None:
+    if not module.training:
+        with torch.no_grad():
+            module.fold()
+
+
+class InferenceModule(nn.Module):
+    """Base of the generated classes: eval mode only; weights folded on eval() and load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_load_state_dict_post_hook(_fold_after_load)
+
+    def train(self, mode: bool = True) -> "InferenceModule":
+        super().train(mode)
+        if not mode:
+            with torch.no_grad():
+                self.fold()
+        return self
+
+    def fold(self) -> None:
+        """Compute the folded weights of this module (its children fold themselves)."""
+
+
+def predict(model: nn.Module, x: Tensor) -> Tensor:
+    """Eval-mode output under ``torch.inference_mode`` (no autograd bookkeeping)."""
+    with torch.inference_mode():
+        return model.eval()(x)
+''',
+}
+
+
+# ---------------------------------------------------------------------------- plan analysis
+
+
+@dataclass
+class Chain:
+    """``conv -> [bn] -> [act]`` on one variable: ``stmts[start:end]`` of a class body."""
+
+    start: int
+    end: int
+    conv: Call
+    bn: Call | None
+    act: Functional | None
+
+
+@dataclass
+class Producer:
+    """A conv chain of this class, or a call of a block that is one chain (a unit)."""
+
+    start: int
+    end: int
+    out: str
+    arg: str
+    label: str
+    folded: str  # "self.<x>_w, self.<x>_b" source of the folded pair
+    key: tuple | None  # geometry and activation; None: cannot be fused
+    act: Functional | None = None
+
+
+@dataclass
+class FoldedConv:
+    """Render a :class:`Chain` with its folded weights."""
+
+    chain: Chain
+    names: tuple[str, str]
+
+
+@dataclass
+class FusedConvs:
+    """Render fused sibling producers: one conv, activation, split."""
+
+    members: list[Producer]
+    geometry: tuple
+    var: str
+
+
+@dataclass
+class Raw:
+    lines: list[str]
+
+
+def _act_of(stmt: Any) -> Functional | None:
+    """An activation statement as a :class:`Functional` (module calls included)."""
+    if isinstance(stmt, Functional) and stmt.op.kind == "act":
+        return stmt
+    if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and \
+            stmt.ctor.op.kind == "act" and not stmt.optional:
+        c = stmt.ctor
+        return Functional(stmt.out, c.op, c.attrs, c.concrete, stmt.arg, c.in_shape,
+                          c.out_shape)
+    return None
+
+
+def _is_op_call(stmt: Any, op: str) -> bool:
+    return isinstance(stmt, Call) and not stmt.optional and isinstance(stmt.ctor, OpCtor) \
+        and stmt.ctor.op.name == op
+
+
+def find_chains(stmts: list) -> list[Chain]:
+    """The ``conv [-> bn] [-> act]`` runs of a statement list, all on one variable.
+
+    >>> from inceptdsl.loader import load
+    >>> from inceptdsl.plan import plan_network
+    >>> unit = plan_network(load("inception_v3")).classes[0]
+    >>> [(c.start, c.end, c.conv.attr, c.bn.attr) for c in find_chains(unit.stmts)]
+    [(0, 3, 'conv', 'bn')]
+    """
+    chains, i = [], 0
+    while i < len(stmts):
+        s = stmts[i]
+        if not _is_op_call(s, "conv2d"):
+            i += 1
+            continue
+        end, bn, act = i + 1, None, None
+        nxt = stmts[end] if end < len(stmts) else None
+        if _is_op_call(nxt, "batchnorm") and nxt.arg == s.out == nxt.out and \
+                nxt.ctor.attrs["track_running_stats"] is True and len(nxt.ctor.in_shape) == 3:
+            bn, end = nxt, end + 1
+        nxt = stmts[end] if end < len(stmts) else None
+        if nxt is not None and (a := _act_of(nxt)) is not None and a.arg == s.out == a.out:
+            act, end = a, end + 1
+        chains.append(Chain(i, end, s, bn, act))
+        i = end
+    return chains
+
+
+def unit_chain(plan: ClassPlan) -> Chain | None:
+    """The chain a class consists of, when its forward is exactly one chain on ``x``."""
+    if plan.is_network:
+        return None
+    stmts = [s for s in plan.stmts if type(s).__name__ != "Comment"]
+    chains = find_chains(stmts)
+    if len(chains) != 1 or chains[0].end - chains[0].start != len(stmts):
+        return None
+    chain = chains[0]
+    return chain if chain.conv.arg == "x" and chain.conv.out == plan.output else None
+
+
+def _literal(value: Any, bindings: dict[str, Any]) -> Any:
+    """A value with block parameters substituted; ``None`` when it stays symbolic."""
+    if not is_symbolic(value):
+        return value
+    if isinstance(value, Sym) and str(value) in bindings:
+        bound = bindings[str(value)]
+        return None if is_symbolic(bound) else bound
+    return None
+
+
+def _pair(value: Any) -> tuple | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return tuple(value)
+    if isinstance(value, (list, tuple)) and len(value) == 4 and value[0] == value[1] and \
+            value[2] == value[3]:
+        return (value[0], value[2])
+    if value == "valid":
+        return (0, 0)
+    return None
+
+
+def chain_key(chain: Chain, bindings: dict[str, Any]) -> tuple | None:
+    """What sibling chains must share to be fused: geometry and activation, all literal.
+
+    ``None`` when a value is symbolic (unknown when the file is generated) or groups != 1.
+    """
+    attrs = chain.conv.ctor.attrs
+    geometry = tuple(_pair(_literal(attrs[k], bindings))
+                     for k in ("kernel", "stride", "pad", "dilation"))
+    if None in geometry or _literal(attrs["groups"], bindings) != 1:
+        return None
+    act = None
+    if chain.act is not None:
+        if is_symbolic(list(chain.act.attrs.values())):
+            return None
+        act = (chain.act.op.name, tuple((k, to_code(v)) for k, v in chain.act.attrs.items()))
+    return (*geometry, act)
+
+
+def _bindings(ctor: BlockCtor, plan: ClassPlan) -> dict[str, Any]:
+    """Parameter values of one block call: its arguments over the class defaults."""
+    values: dict[str, Any] = {}
+    for p in plan.params:
+        if p.default is not None:
+            try:
+                values[p.name] = ast.literal_eval(p.default)
+            except (ValueError, SyntaxError):
+                values[p.name] = Sym(p.default)
+    for name, value, _ in ctor.args:
+        values[name] = value
+    return values
+
+
+def reads(stmt: Any) -> set[str]:
+    """Variables a forward statement reads."""
+    if isinstance(stmt, (Call, Functional, Alias, SideCall)):
+        return {stmt.arg}
+    if isinstance(stmt, (Cat, Sum)):
+        return set(stmt.args)
+    if isinstance(stmt, Guarded):
+        return {stmt.arg, stmt.out}.union(*(reads(s) for s in stmt.body))
+    return set()
+
+
+def writes(stmt: Any) -> set[str]:
+    """Variables a forward statement assigns."""
+    if isinstance(stmt, Guarded):
+        return {stmt.out}.union(*(writes(s) for s in stmt.body))
+    out = getattr(stmt, "out", None)
+    return {out} if out else set()
+
+
+# ---------------------------------------------------------------------------- generator
+
+
+class InferenceGenerator(TorchGenerator):
+    """The torch lowering with BN folding, sibling-conv fusion and channels_last.
+
+    >>> from inceptdsl.loader import load
+    >>> from inceptdsl.plan import plan_network
+    >>> code = InferenceGenerator(plan_network(load("googlenet_torchvision"))).render()
+    >>> "def fold(self) -> None:" in code
+    True
+    """
+
+    HELPERS = {**_HELPERS, **_INFERENCE_HELPERS}
+
+    def __init__(self, plan: NetworkPlan):
+        super().__init__(plan)
+        self.helpers.add("InferenceModule")
+        self.plans = {c.name: c for c in plan.classes}
+        self.units = {c.name: ch for c in plan.classes if (ch := unit_chain(c)) is not None}
+        self.rewrites = {c.name: self.rewrite(c) for c in plan.classes}
+
+    def base_class(self, plan: ClassPlan) -> str:
+        return "InferenceModule"
+
+    # -------------------------------------------------------------- analysis
+
+    def rewrite(self, plan: ClassPlan) -> tuple[list, list[str], list[str]]:
+        """(new statements, extra __init__ lines, fold() lines) of one class."""
+        taken = {d.attr for d in plan.decls} | {v for s in plan.stmts for v in writes(s)}
+        chains = find_chains(plan.stmts)
+        names = {c.start: self._names(c.conv.attr, taken) for c in chains}
+        producers = [self._local(c, names[c.start]) for c in chains]
+        producers += [p for i, s in enumerate(plan.stmts) if (p := self._unit_call(i, s))]
+        producers.sort(key=lambda p: p.start)
+        groups = _group(producers, plan.stmts)
+        init, fold = [], []
+        for c in chains:
+            w, b = names[c.start]
+            init += [_buffer(w), _buffer(b)]
+            bn = f", self.{c.bn.attr}" if c.bn else ""
+            fold.append(f"self.{w}, self.{b} = fold_conv_bn(self.{c.conv.attr}{bn})")
+        stmts: list[Any] = list(plan.stmts)
+        for c in chains:
+            stmts[c.start] = FoldedConv(c, names[c.start])
+            stmts[c.start + 1:c.end] = [None] * (c.end - c.start - 1)
+        for i, members in enumerate(groups):
+            stem = f"fused{i}"
+            while {stem, f"{stem}_w"} & taken:
+                stem += "_"
+            init += [_buffer(f"{stem}_w"), _buffer(f"{stem}_b"),
+                     f"self.{stem}_sizes: list[int] = []"]
+            fold += [f"self.{stem}_w, self.{stem}_b, self.{stem}_sizes = fuse(",
+                     *(f"{INDENT}({m.folded})," for m in members), ")"]
+            stmts[members[0].start] = FusedConvs(members, members[0].key, stem)
+            for m in members:
+                stmts[m.start + (m is members[0]):m.end] = [None] * (
+                    m.end - m.start - (m is members[0]))
+        return [s for s in stmts if s is not None], init, fold
+
+    def _names(self, attr: str, taken: set[str]) -> tuple[str, str]:
+        base = attr
+        while {f"{base}_w", f"{base}_b"} & taken:
+            base += "_"
+        taken |= {f"{base}_w", f"{base}_b"}
+        return f"{base}_w", f"{base}_b"
+
+    def _local(self, c: Chain, names: tuple[str, str]) -> Producer:
+        return Producer(c.start, c.end, c.conv.out, c.conv.arg, c.conv.attr,
+                        f"self.{names[0]}, self.{names[1]}", chain_key(c, {}), c.act)
+
+    def _unit_call(self, i: int, s: Any) -> Producer | None:
+        if not (isinstance(s, Call) and isinstance(s.ctor, BlockCtor) and not s.optional):
+            return None
+        chain = self.units.get(s.ctor.cls)
+        if chain is None:
+            return None
+        w, b = self._names(chain.conv.attr, {d.attr for d in self.plans[s.ctor.cls].decls})
+        key = chain_key(chain, _bindings(s.ctor, self.plans[s.ctor.cls]))
+        return Producer(i, i + 1, s.out, s.arg, s.attr,
+                        f"self.{s.attr}.{w}, self.{s.attr}.{b}", key, chain.act)
+
+    # -------------------------------------------------------------- rendering
+
+    def render_init(self, plan: ClassPlan) -> list[str]:
+        lines = super().render_init(plan)
+        return lines + [INDENT * 2 + line for line in self.rewrites[plan.name][1]]
+
+    def render_forward(self, plan: ClassPlan) -> list[str]:
+        stmts, _, fold = self.rewrites[plan.name]
+        head = ["if self.training:", f"{INDENT}raise RuntimeError(TRAINING_ERROR)"]
+        if plan.is_network:
+            head.append("x = x.contiguous(memory_format=torch.channels_last)")
+        lines = super().render_forward(replace(plan, stmts=[Raw(head), *stmts]))
+        if not fold:
+            return lines
+        doc = '"""Fold BN into the convs and fuse sibling convs (on eval() and on load)."""'
+        return [f"{INDENT}def fold(self) -> None:", f"{INDENT * 2}{doc}",
+                *(INDENT * 2 + line for line in fold), "", *lines]
+
+    def statement(self, stmt: Any) -> list[str]:
+        if isinstance(stmt, Raw):
+            return stmt.lines
+        if isinstance(stmt, FoldedConv):
+            return self.folded_conv(stmt)
+        if isinstance(stmt, FusedConvs):
+            return self.fused_convs(stmt)
+        return super().statement(stmt)
+
+    def folded_conv(self, s: FoldedConv) -> list[str]:
+        """``x = F.conv2d(x, self.conv_w, self.conv_b, ...)``, then the activation."""
+        conv = s.chain.conv
+        c, attrs = conv.ctor, conv.ctor.attrs
+        args = [self.call_input(c, conv.arg), f"self.{s.names[0]}", f"self.{s.names[1]}"]
+        for key, name, default in (("stride", "stride", (1, 1)), ("pad", "padding", None),
+                                   ("dilation", "dilation", (1, 1)),
+                                   ("groups", "groups", 1)):
+            if is_symbolic(attrs[key]):
+                args.append(f"{name}=self.{conv.attr}.{name}")
+            elif key == "pad" and _module_padding(c) != "0":
+                args.append(f"padding={_module_padding(c)}")
+            elif key != "pad" and attrs[key] != default:
+                args.append(f"{name}={_code(attrs[key])}")
+        return self._conv(conv.out, args, s.chain.act)
+
+    def fused_convs(self, s: FusedConvs) -> list[str]:
+        """One conv for sibling producers, its activation, and the split."""
+        kernel, stride, pad, dilation, act = s.geometry
+        args = [s.members[0].arg, f"self.{s.var}_w", f"self.{s.var}_b"]
+        for name, value in (("stride", stride), ("padding", pad), ("dilation", dilation)):
+            if value != ((0, 0) if name == "padding" else (1, 1)):
+                args.append(f"{name}={_code(value)}")
+        labels = ", ".join(m.label for m in s.members)
+        k = "x".join(str(v) for v in kernel)
+        lines = [f"# {labels}: one {k} conv, then split"]
+        lines += self._conv(s.var, args, s.members[0].act)
+        outs = ", ".join(m.out for m in s.members)
+        return lines + [f"{outs} = {s.var}.split(self.{s.var}_sizes, 1)"]
+
+    def _conv(self, out: str, args: list[str], act: Functional | None) -> list[str]:
+        """``out = conv(args)`` then the activation; ReLU fused into the conv kernel."""
+        func = "conv2d_relu" if act is not None and act.op.name == "relu" else "F.conv2d"
+        lines = [f"{out} = {func}({', '.join(args)})"]
+        if len(lines[0]) + 2 * len(INDENT) > MAX_LINE:
+            lines = [f"{out} = {func}(", f"{INDENT}{', '.join(args)},", ")"]
+        if act is not None and func == "F.conv2d":
+            lines.append(f"{out} = {getattr(self, f'call_{act.op.name}')(act, out)}")
+        return lines
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _group(producers: list[Producer], stmts: list) -> list[list[Producer]]:
+    """Fusable siblings: same input and key, and safe to compute at the first one's place."""
+    groups: list[list[Producer]] = []
+    for p in producers:
+        if p.key is None or p.out == p.arg:
+            continue
+        for g in groups:
+            if (g[0].arg, g[0].key) == (p.arg, p.key) and _can_join(g, p, stmts):
+                g.append(p)
+                break
+        else:
+            groups.append([p])
+    return [g for g in groups if len(g) > 1]
+
+
+def _can_join(group: list[Producer], p: Producer, stmts: list) -> bool:
+    """``p`` may move up to ``group[0]``: nothing in between rebinds its input or output."""
+    if p.out in {m.out for m in group}:
+        return False
+    inside = {i for m in group for i in range(m.start, m.end)}
+    for i in range(group[0].start, p.start):
+        if i in inside:
+            continue
+        if p.arg in writes(stmts[i]) or p.out in reads(stmts[i]) | writes(stmts[i]):
+            return False
+    return True
+
+
+def _buffer(name: str) -> str:
+    return f'self.register_buffer("{name}", torch.empty(0), persistent=False)'
+
+
+def _code(value: Any) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
+        return to_code(value[0])
+    return to_code(value) if not isinstance(value, tuple) else \
+        "(" + ", ".join(to_code(v) for v in value) + ")"

@@ -1,0 +1,94 @@
+"""``--optimize inference``: same state_dict and outputs as the plain model, eval only.
+
+Correctness only (no timing): every shipped spec's optimized model loads the plain model's
+``state_dict`` with ``strict=True`` and matches its eval outputs; inception_v3 also matches
+torchvision's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+from conftest import shipped_names  # noqa: E402
+from test_torch_backend import randomize_bn, relative_diff  # noqa: E402
+
+import inceptdsl  # noqa: E402
+
+TRAINING_ERROR = "compiled with --optimize inference"
+
+
+def reduced(name: str):
+    """The spec at 128x128 input (aux heads off where they need more), else as shipped."""
+    values = inceptdsl.load(name).param_values()
+    for extra in ({}, {"aux_logits": False} if "aux_logits" in values else None):
+        if extra is not None:
+            try:
+                spec = inceptdsl.load(name, set={"input": [3, 128, 128], **extra})
+                inceptdsl.analyze(spec)
+                return spec
+            except inceptdsl.SpecError:
+                pass
+    return inceptdsl.load(name)
+
+
+def randomize_params(model) -> None:
+    """Weights and biases far from their init, so a wrong fold or split shows up."""
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    randomize_bn(model)
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_optimized_model_loads_the_plain_state_dict_and_matches(name):
+    spec = reduced(name)
+    torch.manual_seed(0)
+    plain = inceptdsl.build(spec)
+    randomize_params(plain)
+    fast = inceptdsl.build(spec, optimize="inference")
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(2, *spec.input)
+    with torch.no_grad():
+        expected = plain.eval()(x)
+        got = fast.eval()(x)
+    assert relative_diff(expected, got) <= 1e-4
+
+
+def test_inception_v3_matches_torchvision_strictly_loaded():
+    torch.manual_seed(0)
+    ref = torchvision.models.inception_v3(weights=None, init_weights=False, aux_logits=True)
+    randomize_bn(ref)
+    model = inceptdsl.build("inception_v3", optimize="inference").eval()
+    model.load_state_dict(ref.state_dict(), strict=True)  # refolds: loaded in eval mode
+    x = torch.randn(2, 3, 299, 299)
+    with torch.inference_mode():
+        assert relative_diff(ref.eval()(x), model(x)) <= 1e-4
+
+
+def test_loading_in_eval_mode_refolds_the_weights():
+    spec = inceptdsl.load("googlenet_torchvision")
+    fast = inceptdsl.build(spec, optimize="inference").eval()
+    plain = inceptdsl.build(spec)
+    randomize_params(plain)
+    x = torch.randn(1, *spec.input)
+    before = fast(x)
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    with torch.no_grad():
+        after, expected = fast(x), plain.eval()(x)
+    assert relative_diff(expected, after) <= 1e-4
+    assert relative_diff(expected, before) > 1e-2
+
+
+def test_training_mode_forward_raises_a_clear_error():
+    model = inceptdsl.build("googlenet_torchvision", optimize="inference")
+    with pytest.raises(RuntimeError, match=TRAINING_ERROR):
+        model(torch.randn(1, 3, 224, 224))
+    model.eval()
+    model.train()
+    with pytest.raises(RuntimeError, match="use the plain model for training"):
+        model(torch.randn(1, 3, 224, 224))
