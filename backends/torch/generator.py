@@ -105,6 +105,8 @@ def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
 class TorchGenerator:
     """Renders a plan; subclasses (e.g. the inference optimizer) override lowerings."""
 
+    HELPERS = _HELPERS  # name -> source of the helpers a file may need
+
     def __init__(self, plan: NetworkPlan):
         self.plan = plan
         self.helpers: set[str] = set(plan.helpers)
@@ -116,7 +118,7 @@ class TorchGenerator:
         classes = [self.render_class(c) for c in self.plan.classes]
         body = "\n\n".join(classes)
         tail = self.render_factory()
-        helpers = "".join(_HELPERS[h] + "\n" for h in sorted(self.helpers))
+        helpers = "".join(self.HELPERS[h] + "\n" for h in sorted(self.helpers))
         outputs = self.outputs_decl()
         parts = [self.header(), self.imports(helpers + outputs + body + tail)]
         parts += [h for h in helpers.split("\n\n\n") if h.strip()]
@@ -202,11 +204,15 @@ class TorchGenerator:
         if len(doc_lines) > 1:
             doc = "\n".join([doc_lines[0], *(f"{INDENT}{line}" if line else ""
                                              for line in doc_lines[1:]), INDENT])
-        lines = [f"class {plan.name}(nn.Module):", f'{INDENT}"""{doc}"""', ""]
+        lines = [f"class {plan.name}({self.base_class(plan)}):", f'{INDENT}"""{doc}"""', ""]
         lines += self.render_init(plan)
         lines.append("")
         lines += self.render_forward(plan)
         return "\n".join(lines)
+
+    def base_class(self, plan: ClassPlan) -> str:
+        """The base class of a generated class."""
+        return "nn.Module"
 
     def render_init(self, plan: ClassPlan) -> list[str]:
         params = []
