@@ -92,5 +92,13 @@ HEADER = """# Benchmarks
 Produced by the scripts in `benchmarks/` (`make bench`, or each script with
 `--write docs/benchmarks.md`); nothing here is typed by hand. Every table comes from one
 run of one script: the candidates take turns (interleaved), and the figures are medians,
-so the ratios compare numbers taken under the same machine load.
+so the ratios compare numbers taken under the same machine load. The machine is shared
+and noisy: absolute times vary between runs, the ratios within one run are what counts.
+
+`--optimize inference` (backends/torch/optimize.py) folds every conv -> BN chain into one
+conv, fuses sibling conv chains that read the same tensor with the same geometry into one
+conv followed by a split, runs activations and weights channels_last, and calls a oneDNN
+conv+ReLU kernel on CPU (float32). The folded weights are non-persistent buffers computed
+on `eval()` and after `load_state_dict`, so the model loads the plain model's (and
+torchvision's) `state_dict` with `strict=True`.
 """

@@ -40,6 +40,8 @@ from inceptdsl.plan import (
     Guarded,
     NetworkPlan,
     OpCtor,
+    Repeated,
+    SeqCtor,
     SideCall,
     Sum,
 )
@@ -155,6 +157,7 @@ class Producer:
     folded: str  # "self.<x>_w, self.<x>_b" source of the folded pair
     key: tuple | None  # geometry and activation; None: cannot be fused
     act: Functional | None = None
+    rest: list[str] | None = None  # a sequence's later items, applied after the head
 
 
 @dataclass
@@ -172,6 +175,14 @@ class FusedConvs:
     members: list[Producer]
     geometry: tuple
     var: str
+
+
+@dataclass
+class SeqRest:
+    """The items of a sequence after its (fused) head: ``out = self.seq[1](out)``..."""
+
+    out: str
+    rest: list[str]
 
 
 @dataclass
@@ -345,7 +356,9 @@ class InferenceGenerator(TorchGenerator):
         chains = find_chains(plan.stmts)
         names = {c.start: self._names(c.conv.attr, taken) for c in chains}
         producers = [self._local(c, names[c.start]) for c in chains]
-        producers += [p for i, s in enumerate(plan.stmts) if (p := self._unit_call(i, s))]
+        decls = {d.attr: d.ctor for d in plan.decls if d.cond is None}
+        producers += [p for i, s in enumerate(plan.stmts)
+                      if (p := self._unit_call(i, s) or self._seq_head(i, s, decls))]
         producers.sort(key=lambda p: p.start)
         groups = _group(producers, plan.stmts)
         init, fold = [], []
@@ -367,9 +380,10 @@ class InferenceGenerator(TorchGenerator):
             fold += [f"self.{stem}_w, self.{stem}_b, self.{stem}_sizes = fuse(",
                      *(f"{INDENT}({m.folded})," for m in members), ")"]
             stmts[members[0].start] = FusedConvs(members, members[0].key, stem)
-            for m in members:
-                stmts[m.start + (m is members[0]):m.end] = [None] * (
-                    m.end - m.start - (m is members[0]))
+            for m in members[1:]:
+                stmts[m.start:m.end] = [None] * (m.end - m.start)
+                if m.rest:
+                    stmts[m.start] = SeqRest(m.out, m.rest)
         return [s for s in stmts if s is not None], init, fold
 
     def _names(self, attr: str, taken: set[str]) -> tuple[str, str]:
@@ -384,15 +398,34 @@ class InferenceGenerator(TorchGenerator):
                         f"self.{names[0]}, self.{names[1]}", chain_key(c, {}), c.act)
 
     def _unit_call(self, i: int, s: Any) -> Producer | None:
+        """A call of a block that is one conv chain (``self.branch1x1(x)``)."""
         if not (isinstance(s, Call) and isinstance(s.ctor, BlockCtor) and not s.optional):
             return None
-        chain = self.units.get(s.ctor.cls)
+        return self._unit(i, s.out, s.arg, f"self.{s.attr}", s.ctor)
+
+    def _seq_head(self, i: int, s: Any, decls: dict) -> Producer | None:
+        """A sequence whose first item is such a block: the head may be fused."""
+        seq = decls.get(s.attr) if isinstance(s, Call) and not s.optional else None
+        if not isinstance(seq, SeqCtor) or len(seq.items) < 2 or any(
+                not isinstance(e, tuple) or isinstance(e[1], Repeated) for e in seq.items):
+            return None
+        refs = [f"self.{s.attr}.{name}" if name else f"self.{s.attr}[{k}]"
+                for k, (name, _) in enumerate(seq.items)]
+        head = seq.items[0][1]
+        unit = self._unit(i, s.out, s.arg, refs[0], head) if isinstance(head, BlockCtor) \
+            else None
+        if unit is not None:
+            unit.rest = refs[1:]
+        return unit
+
+    def _unit(self, i: int, out: str, arg: str, ref: str, ctor: BlockCtor) -> Producer | None:
+        chain = self.units.get(ctor.cls)
         if chain is None:
             return None
-        w, b = self._names(chain.conv.attr, {d.attr for d in self.plans[s.ctor.cls].decls})
-        key = chain_key(chain, _bindings(s.ctor, self.plans[s.ctor.cls]))
-        return Producer(i, i + 1, s.out, s.arg, s.attr,
-                        f"self.{s.attr}.{w}, self.{s.attr}.{b}", key, chain.act)
+        w, b = self._names(chain.conv.attr, {d.attr for d in self.plans[ctor.cls].decls})
+        key = chain_key(chain, _bindings(ctor, self.plans[ctor.cls]))
+        return Producer(i, i + 1, out, arg, ref.removeprefix("self."), f"{ref}.{w}, {ref}.{b}",
+                        key, chain.act)
 
     # -------------------------------------------------------------- rendering
 
@@ -419,6 +452,8 @@ class InferenceGenerator(TorchGenerator):
             return self.folded_conv(stmt)
         if isinstance(stmt, FusedConvs):
             return self.fused_convs(stmt)
+        if isinstance(stmt, SeqRest):
+            return [f"{stmt.out} = {ref}({stmt.out})" for ref in stmt.rest]
         return super().statement(stmt)
 
     def folded_conv(self, s: FoldedConv) -> list[str]:
@@ -449,7 +484,9 @@ class InferenceGenerator(TorchGenerator):
         lines = [f"# {labels}: one {k} conv, then split"]
         lines += self._conv(s.var, args, s.members[0].act)
         outs = ", ".join(m.out for m in s.members)
-        return lines + [f"{outs} = {s.var}.split(self.{s.var}_sizes, 1)"]
+        lines.append(f"{outs} = {s.var}.split(self.{s.var}_sizes, 1)")
+        head = s.members[0]
+        return lines + (self.statement(SeqRest(head.out, head.rest)) if head.rest else [])
 
     def _conv(self, out: str, args: list[str], act: Functional | None) -> list[str]:
         """``out = conv(args)`` then the activation; ReLU fused into the conv kernel."""
