@@ -372,11 +372,11 @@ def _initialize(model: nnx.Module, seed: int = 0) -> None:
             for var in (node.kernel, node.bias):
                 if var is not None:
                     value = rng.uniform(-bound, bound, var.get_value().shape)
-                    var.set_value(jnp.asarray(value, jnp.float32))
+                    var.set_value(jnp.asarray(value.astype(np.float32)))
         elif hasattr(node, "use_running_average"):  # BatchNorm
             for var, fill in ((node.scale, 1), (node.bias, 0), (node.mean, 0), (node.var, 1)):
                 if var is not None:
-                    var.set_value(jnp.full(var.get_value().shape, fill, jnp.float32))
+                    var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
         elif isinstance(node, nnx.RngKey):
             node.set_value(jax.random.key(seed + keys))
             keys += 1
