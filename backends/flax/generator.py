@@ -299,6 +299,8 @@ class FlaxGenerator:
             lines += [f"{INDENT * 2}# side outputs are computed in training mode only; "
                       "model.eval() sets this",
                       f"{INDENT * 2}self.deterministic = False"]
+        if len(lines) == 1:  # a class without layers (e.g. a lone pool): still valid Python
+            lines.append(f"{INDENT * 2}pass")
         return lines
 
     def render_decl(self, decl: Any) -> list[str]:
