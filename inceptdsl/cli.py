@@ -177,10 +177,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from .fileio import write_atomic
     from .fmt import format_file
+    from .loader import find
 
     text = format_file(args.spec, args.to)
     if args.output:
-        write_atomic(Path(args.output), text, protect=[])
+        write_atomic(Path(args.output), text, protect=[str(find(args.spec))])
     else:
         sys.stdout.write(text)
     return EXIT_OK

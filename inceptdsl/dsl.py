@@ -13,6 +13,7 @@ expressions stay strings, located at their text in the DSL file.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,18 +98,65 @@ def parse_dsl(text: str, path: str) -> YMap:
 
     from .dsl_errors import syntax_error
 
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # columns stay the same
     if not text.endswith("\n"):
         text += "\n"
+    check_limits(text, path)
     _PATH[0] = path
     try:
         tree = _parser().parse(text)
+        return _Builder(text, path).document(tree)
     except UnexpectedInput as exc:
         raise syntax_error(exc, text, path) from None
-    except SpecError:
-        raise
     except RecursionError:
         raise SpecError("the spec is nested too deeply", SourceSpan(path, 1, 1, 1, 2)) from None
-    return _Builder(text, path).document(tree)
+
+
+MAX_TOKENS = 20_000  # the largest shipped spec has ~1,200; parsing costs ~30 us a token
+MAX_NESTING = 50  # brackets inside brackets, or indented blocks inside blocks
+_SCAN = re.compile("|".join([
+    r"#[^\n]*", r'"(?:[^"\\\n]|\\.)*"', r"'[^'\n]*'",  # comments and strings
+    r"\n[ ]*(?=[^ \n#])",  # a line break and the next line's indentation
+    r"->", r"[A-Za-z_0-9.]+", r"\S",  # tokens (brackets are one-character tokens)
+]))
+
+
+def check_limits(text: str, path: str) -> None:
+    """Reject, before parsing, DSL text too large or too deeply nested to parse quickly.
+
+    >>> check_limits("body:\\n    conv(" + "(" * 60 + "1" + ")" * 60 + ")\\n", "x.incept")
+    Traceback (most recent call last):
+    inceptdsl.errors.SpecError: x.incept:2:59: error: nested more than 50 levels deep
+    """
+    from .yamlsrc import MAX_BYTES
+
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"file is too large ({len(text)} characters; the limit is "
+                        f"{MAX_BYTES})", SourceSpan(path, 1, 1, 1, 2))
+    tokens, depth, indents = 0, 0, [0]
+    for match in _SCAN.finditer(text):
+        tok = match.group()
+        tokens += tok[0] not in "#\n"
+        if tok[0] == "\n":
+            width = len(tok) - 1
+            while width < indents[-1]:
+                indents.pop()
+            if width > indents[-1]:
+                indents.append(width)
+        depth += (tok in "([{") - (tok in ")]}")
+        if tokens > MAX_TOKENS:
+            raise SpecError(f"the spec has more than {MAX_TOKENS} tokens",
+                            _at(text, path, match.start()))
+        if depth > MAX_NESTING or len(indents) > MAX_NESTING + 1:
+            raise SpecError(f"nested more than {MAX_NESTING} levels deep",
+                            _at(text, path, match.end() - 1))
+
+
+def _at(text: str, path: str, offset: int) -> SourceSpan:
+    """The span of the character at ``offset`` (line and column counted from 1)."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - text.rfind("\n", 0, offset)
+    return SourceSpan(path, line, col, line, col + 1)
 
 
 # ---------------------------------------------------------------------------- builder
@@ -151,7 +199,10 @@ def scalar(text: str, span: SourceSpan) -> Any:
     if text in _CONSTANTS:
         return _CONSTANTS[text]
     if _NUMBER.match(text):
-        return float(text) if re.search(r"[.eE]", text) else int(text)
+        value = float(text) if re.search(r"[.eE]", text) else int(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"'{text}' is not a finite number", span)
+        return value
     return YStr(text, span)
 
 
@@ -254,7 +305,10 @@ class _Builder:
         if tok.type == "STRING":
             inner = SourceSpan(span.path, span.line, span.col + 1, span.end_line,
                                span.end_col - 1)
-            return YStr(_unquote(str(tok)), inner)
+            try:
+                return YStr(_unquote(str(tok)), inner)
+            except ValueError as exc:  # a bad escape such as "\\x" in double quotes
+                raise SpecError(f"invalid string: {exc}", span) from None
         return scalar(str(tok), span)
 
     def expr(self, tree: Any) -> YStr:

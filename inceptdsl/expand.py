@@ -25,7 +25,7 @@ from .ops import OPS, OpError
 from .passes.shapes import infer_node
 from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
 
-MAX_GRAPH_NODES = 50_000  # ops (the largest shipped spec has ~800)
+MAX_GRAPH_NODES = 20_000  # ops (the largest shipped spec has ~800)
 MAX_REPEAT = 10_000
 MAX_DEPTH = 64
 
@@ -205,7 +205,10 @@ class Expander:
             scope = self._child_scope(node_id, "layer", op.name, n.span, ctx)
             scope.nodes.append(out)
             scope.output = out
-            ctx.scope.nodes.remove(out)
+            if ctx.scope.nodes[-1] == out:  # the usual case, O(1) (remove() is O(n))
+                ctx.scope.nodes.pop()
+            else:
+                ctx.scope.nodes.remove(out)
         return out
 
     def _bind(self, op: Any, args: list, kwargs: dict, n: Layer) -> dict:

@@ -25,6 +25,7 @@ from typing import Any
 from .errors import UNKNOWN, SourceSpan, SpecError
 
 MAX_EXPR_LEN = 2000
+MAX_EXPR_DEPTH = 64  # nesting of parentheses, lists, calls and operators
 MAX_INT = 10**12
 
 # ---------------------------------------------------------------------------- AST
@@ -95,7 +96,7 @@ _TOKEN = re.compile(
     |(?P<name>[A-Za-z_][A-Za-z_0-9]*)
     |(?P<op>\*\*|//|<=|>=|==|!=|[-+*/%()\[\],=<>.:])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # only ASCII digits and spaces: '８' is not a number here
 )
 _KEYWORDS = {"and", "or", "not", "if", "else", "in"}
 _CONSTANTS = {"true": True, "True": True, "false": False, "False": False,
@@ -138,6 +139,14 @@ class _Parser:
         self.text, self.base = text, base
         self.tokens = tokenize(text, base)
         self.i = 0
+        self.depth = 0
+
+    def descend(self) -> None:
+        """Count one more level of nesting; too many is an error, not a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_EXPR_DEPTH:
+            raise self.error(f"expression is too deeply nested (more than {MAX_EXPR_DEPTH} "
+                             "levels of brackets, calls or operators)")
 
     @property
     def tok(self) -> Token:
@@ -178,7 +187,8 @@ class _Parser:
         return self.node(IfExp, start, body, test, orelse)
 
     def binary(self, min_prec: int) -> Expr:
-        start = self.tok.pos
+        start, depth = self.tok.pos, self.depth
+        self.descend()
         left = self.unary()
         while self.tok.kind == "op" and _BINARY.get(self.tok.text, 0) >= min_prec:
             op = self.tok.text
@@ -186,13 +196,17 @@ class _Parser:
             self.i += 1
             right = self.binary(prec if op == "**" else prec + 1)
             left = self.node(BinOp, start, op, left, right)
+            self.descend()  # a chain 'a + b + c' nests to the left
+        self.depth = depth
         return left
 
     def unary(self) -> Expr:
         tok = self.tok
         if tok.kind == "op" and tok.text in ("-", "+", "not"):
             self.i += 1
+            self.descend()
             operand = self.binary(3) if tok.text == "not" else self.unary()
+            self.depth -= 1
             return self.node(UnaryOp, tok.pos, tok.text, operand)
         return self.atom()
 
@@ -201,6 +215,8 @@ class _Parser:
         self.i += 1
         if tok.kind == "num":
             value = float(tok.text) if re.search(r"[.eE]", tok.text) else int(tok.text)
+            if abs(value) > MAX_INT:
+                raise self.error(f"number too large (the limit is {MAX_INT:.0e})", tok)
             return self.node(Const, tok.pos, value)
         if tok.kind == "str":
             return self.node(Const, tok.pos, tok.text[1:-1])
@@ -227,6 +243,8 @@ class _Parser:
             if self.tok.kind == "end":
                 raise self.error(f"unbalanced brackets: expected '{close}'")
             items.append(self.ternary())
+            if self.tok.kind == "end":
+                raise self.error(f"unbalanced brackets: expected '{close}'")
             if self.tok.text != close:
                 self.expect(",")
         self.i += 1
@@ -249,6 +267,8 @@ class _Parser:
                 raise self.error("positional argument after keyword arguments")
             else:
                 args.append(self.ternary())
+            if self.tok.kind == "end":
+                raise self.error("unbalanced parentheses: expected ')'")
             if self.tok.text != ")":
                 self.expect(",")
         self.i += 1
@@ -516,9 +536,12 @@ def _binary(expr: BinOp, env: dict[str, Any]) -> Any:
 
 
 def _compare(expr: BinOp, left: Any, right: Any) -> bool:
+    import operator
+
+    fn = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+          "==": operator.eq, "!=": operator.ne}[expr.op]
     try:
-        return {"<": left.__lt__, "<=": left.__le__, ">": left.__gt__, ">=": left.__ge__,
-                "==": left.__eq__, "!=": left.__ne__}[expr.op](right) is True
+        return bool(fn(left, right))
     except TypeError:
         raise SpecError(f"cannot compare {_kind(left)} and {_kind(right)}", expr.span) from None
 
@@ -527,15 +550,35 @@ def _arith(expr: BinOp, left: Any, right: Any) -> Any:
     op = expr.op
     if op in ("/", "//", "%") and not is_symbolic(right) and right == 0:
         raise SpecError("division by zero", expr.span)
-    if op == "**" and not is_symbolic(right) and (abs(right) > 64 or abs(left) > MAX_INT):
+    if op == "**" and not is_symbolic(right) and (abs(right) > 64 or (
+            not is_symbolic(left) and abs(left) > MAX_INT)):
         raise SpecError("exponent too large", expr.span)
-    result = {"+": lambda: left + right, "-": lambda: left - right, "*": lambda: left * right,
-              "/": lambda: left / right, "//": lambda: left // right,
-              "%": lambda: left % right, "**": lambda: left**right}[op]()
-    if isinstance(result, (int, float)) and not isinstance(result, bool) \
-            and abs(result) > MAX_INT:
-            raise SpecError(f"number too large ({result:.3g})", expr.span)
-    return result
+    try:
+        result = {"+": lambda: left + right, "-": lambda: left - right,
+                  "*": lambda: left * right, "/": lambda: left / right,
+                  "//": lambda: left // right, "%": lambda: left % right,
+                  "**": lambda: left**right}[op]()
+    except ZeroDivisionError:
+        raise SpecError("division by zero", expr.span) from None
+    except OverflowError:
+        raise SpecError("number too large", expr.span) from None
+    return checked_number(result, expr.span)
+
+
+def checked_number(value: Any, span: SourceSpan) -> Any:
+    """A computed number, if it is real, finite and at most ``MAX_INT``; else an error.
+
+    >>> checked_number(3, UNKNOWN)
+    3
+    """
+    if isinstance(value, complex):
+        raise SpecError("the result is not a real number", span)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"the result is not a finite number ({value})", span)
+        if abs(value) > MAX_INT:
+            raise SpecError(f"number too large ({value:.3g})", span)
+    return value
 
 
 def _check_number(value: Any, expr: Expr) -> None:
@@ -578,9 +621,12 @@ def _call(expr: CallExpr, env: dict[str, Any]) -> Any:
         raise SpecError(f"'{expr.func}' takes no keyword arguments", expr.span)
     args = [_eval(a, env) for a in expr.args]
     try:
-        return fn(*args)
-    except (TypeError, ValueError, OverflowError) as exc:
+        result = fn(*args)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
         raise SpecError(f"{expr.func}(): {exc}", expr.span) from None
+    if isinstance(result, str):
+        raise SpecError(f"{expr.func}() takes numbers, not strings", expr.span)
+    return checked_number(result, expr.span)
 
 
 def source_of(expr: Expr) -> str:

@@ -127,7 +127,11 @@ def resolve_document(path: Path, chain: tuple[str, ...] = ()) -> YMap:
         parent_path = _parent_path(str(parent_ref), path)
     except UsageError as exc:
         raise SpecError(str(exc), span) from None
-    parent = resolve_document(parent_path, (*chain, key))
+    try:
+        parent = resolve_document(parent_path, (*chain, key))
+    except SpecError as exc:
+        exc.notes.append((f"in '{parent_ref}', which this spec extends", span))
+        raise
     return merge(parent, doc)
 
 
@@ -185,9 +189,9 @@ def build_spec(doc: YMap, path: str) -> Spec:
     for key, value in top.params.items():
         span = doc["params"].value_span(key)
         try:
-            from .spec import check_identifier
+            from .spec import check_param_name
 
-            check_identifier(key, "parameter name")
+            check_param_name(key, "parameter name")
         except ValueError as exc:
             errors.add(SpecError(str(exc), doc["params"].key_span(key)))
         params[str(key)] = ParamValue(_plain(value), span)

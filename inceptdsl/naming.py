@@ -32,6 +32,30 @@ MODULE_ATTRIBUTES = frozenset(
 )
 
 
+def docstring_text(text: str) -> str:
+    r"""Spec text (a description, a comment) made safe inside a triple-quoted docstring.
+
+    Backslashes, double quotes and unprintable characters are escaped, so the text can
+    never close the docstring and run as code; the docstring's value is the text itself.
+
+    >>> q = '"' * 3
+    >>> attack = "x" + q + " + __import__('os').system('id') + " + q
+    >>> eval(q + docstring_text(attack) + q) == attack
+    True
+    >>> docstring_text('say "hi"\x00')
+    'say \\"hi\\"\\x00'
+    """
+    out = []
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char != "\n" and not char.isprintable():
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def snake(name: str) -> str:
     """CamelCase -> snake_case, for automatic attribute names."""
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
@@ -43,6 +67,7 @@ class Namespace:
 
     def __init__(self, taken: set[str] | frozenset[str] = frozenset()):
         self.taken = set(taken)
+        self.last: dict[str, int] = {}  # base -> last suffix handed out (names only grow)
 
     def fresh(self, base: str) -> str:
         base = re.sub(r"\W", "_", base) or "x"
@@ -50,11 +75,13 @@ class Namespace:
             base = "_" + base
         if keyword.iskeyword(base) or hasattr(builtins, base):
             base += "_"
-        name, n = base, 0
-        while name in self.taken:
+        n = self.last.get(base, 0)
+        name = f"{base}_{n}" if n else base
+        while name in self.taken:  # resumes where the last call stopped: linear, not quadratic
             n += 1
             name = f"{base}_{n}"
         self.taken.add(name)
+        self.last[base] = n
         return name
 
     def reserve(self, name: str) -> None:

@@ -115,11 +115,22 @@ def _coerce(op: str, attr: Attr, value: Any) -> Any:
 
 
 def _int(value: Any, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"expected a whole number, found {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value != int(value):
+        raise ValueError(f"expected a whole number, found {_short(value)}")
     if not low <= int(value) <= 1_000_000:
         raise ValueError(f"{int(value)} is out of range ({low}..1000000)")
     return int(value)
+
+
+def _short(value: Any) -> str:
+    """A value for an error message, cut short if its text is long.
+
+    >>> _short(list(range(100)))[-5:]
+    '... ]'
+    """
+    text = repr(value)
+    return text if len(text) <= 60 else text[:55] + " ... " + text[-1]
 
 
 def _pos(value: Any) -> int:

@@ -555,6 +555,7 @@ class Planner:
         attr = self._attr(n, b)
         items: list[tuple[str | None, Any]] = []
         out = self._items(n, x, b, env, items)
+        _check_listed(items, n)
         b.decl(Decl(attr, SeqCtor(items), cond, n.span))
         b.stmt(Call(lane, attr, x.var, None, cond is not None))
         return Val(lane, out.channels, out.shape)
@@ -591,6 +592,7 @@ class Planner:
         if isinstance(n, (Seq, Repeat)):
             sub: list = []
             out = self._items(n, x, b, env, sub)
+            _check_listed(sub, n)
             items.append((n.name, SeqCtor(sub)))
             return out
         if not isinstance(n, Layer):
@@ -723,6 +725,26 @@ def _merge_types(into: ClassPlan, other: ClassPlan) -> None:
     for mine, theirs in zip(into.params, other.params, strict=True):
         types = set(mine.type.split(" | ")) | set(theirs.type.split(" | "))
         mine.type = " | ".join(sorted(types))
+
+
+def _check_listed(items: list, n: Node) -> None:
+    """A sequence with optional or repeated parts is built as a list: it numbers its items.
+
+    Its items cannot carry names then (the generated code could not keep them).
+    """
+    if not any(isinstance(e, (Conditional, Loop)) for e in items):
+        return
+    named, stack = [], list(items)
+    while stack:
+        entry = stack.pop(0)
+        if isinstance(entry, (Conditional, Loop)):
+            stack.extend(entry.items)
+        elif isinstance(entry, tuple) and entry[0] is not None:
+            named.append(entry[0])
+    if named:
+        raise SpecError(f"'{named[0]}' cannot be named here: this sequence has parts that "
+                        "depend on block parameters, so its items are numbered", n.span,
+                        hint="drop the names, or move the optional part into its own block")
 
 
 def _block_doc(bdef: BlockDef) -> str:

@@ -12,14 +12,17 @@ tags that would build Python objects, duplicate keys and alias bombs are spec er
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
 
 from .errors import SourceSpan, SpecError
 
-MAX_NODES = 200_000
-MAX_BYTES = 4_000_000
+# Limits that keep every input within ~1 s and ~100 MB (the largest shipped spec has 275
+# YAML values in 15 kB): a bigger spec is almost surely generated or hostile.
+MAX_NODES = 20_000  # values after aliases are expanded
+MAX_BYTES = 256_000  # characters
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")
 }
@@ -55,6 +58,7 @@ class YList(list):
 
     span: SourceSpan
     item_spans: list[SourceSpan]
+    flow: bool = False  # written [a, b] (flow style) rather than as '- item' lines
 
     def item_span(self, index: int) -> SourceSpan:
         return self.item_spans[index] if index < len(self.item_spans) else self.span
@@ -95,7 +99,39 @@ def load_yaml(text: str, path: str) -> Any:
         raise SpecError("YAML is nested too deeply", SourceSpan(path, 1, 1, 1, 2)) from None
     if root is None:
         raise SpecError("the spec is empty", SourceSpan(path, 1, 1, 1, 2))
+    _check_size(root, path)
     return _Converter(path).convert(root, 0)
+
+
+def _check_size(root: yaml.Node, path: str) -> None:
+    """Reject alias bombs before expanding anything: count values as if aliases were copied.
+
+    Sizes are memoised per node, so a bomb of nested aliases costs one pass over the
+    distinct nodes, not over the billions of values it would expand to.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if done or not children:
+            sizes[id(node)] = 1 + sum(sizes.get(id(c), 0) for c in children)
+            if sizes[id(node)] > MAX_NODES:
+                raise SpecError(f"the spec has more than {MAX_NODES} YAML values (an alias "
+                                "bomb?)", node_span(node, path))
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -114,16 +150,21 @@ class _Converter:
             raise SpecError(f"the spec has more than {MAX_NODES} YAML values (alias bomb?)", span)
         if depth > 100:
             raise SpecError("YAML is nested more than 100 levels deep", span)
+        if node.tag.endswith(":timestamp"):
+            raise SpecError(f"'{node.value}' reads as a date, which a spec cannot hold", span,
+                            hint=f"quote it to make it a string: '{node.value}'")
         if node.tag not in _PLAIN_TAGS:
             raise SpecError(f"YAML tag '{node.tag}' is not allowed (only plain data)", span)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, span, depth)
         if isinstance(node, yaml.SequenceNode):
             out = YList(self.convert(item, depth + 1) for item in node.value)
-            out.span = span
+            out.span, out.flow = span, bool(node.flow_style)
             out.item_spans = [node_span(item, self.path) for item in node.value]
             return out
         value = self.scalars.construct_object(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"'{node.value}' is not a finite number", span)
         if not isinstance(value, str):
             return value
         if node.style in ('"', "'"):  # point inside the quotes, where expressions start
