@@ -38,7 +38,7 @@ from .expr import (
 )
 from .naming import MODULE_ATTRIBUTES, Namespace, attr_names, class_nodes, snake
 from .ops import OPS, OpDef, OpError
-from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
+from .spec import GENERATED_NAMES, Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
 
 # ---------------------------------------------------------------------------- plan model
 
@@ -259,8 +259,7 @@ class Env:
 class Planner:
     def __init__(self, spec: Spec):
         self.spec = spec
-        self.class_names = Namespace({"nn", "F", "torch", "Tensor", "Optional", "jnp", "jax",
-                                      "nnx", "np", "namedtuple", "math", "make_divisible"})
+        self.class_names = Namespace(GENERATED_NAMES)
         self.block_class: dict[str, str] = {}
         self.plans: dict[str, ClassPlan] = {}
         self.signatures: dict[str, tuple[str, SourceSpan]] = {}
@@ -299,7 +298,7 @@ class Planner:
             if isinstance(node, Ref):
                 b.referenced.add(node.target)
         b.attrs.taken |= set(b.autonames.values())
-        b.vars.reserve("self")
+        b.vars.taken |= GENERATED_NAMES
         return b
 
     def _needs_module(self, n: Layer) -> bool:

@@ -187,6 +187,18 @@ CODE_NAMES = frozenset(
     "ceil floor range len isinstance getattr setattr hasattr zip enumerate sum object "
     "type print".split())
 
+# Module-level names the backends define in generated files (helpers, preludes, entry
+# points): no generated class or forward variable may take one of them.
+GENERATED_NAMES = frozenset(
+    # torch backend and its inference optimizer
+    "L2Norm Scale PaddedConv2d InferenceModule TRAINING_ERROR fold_conv_bn conv2d_relu "
+    "conv2d_plain fuse predict create_model loss LOSS_WEIGHTS "
+    # flax prelude
+    "Sequential NamedSequential BatchNorm MaxPool2d AvgPool2d AdaptiveAvgPool2d "
+    "AdaptiveMaxPool2d LocalResponseNorm max_pool2d avg_pool2d adaptive_avg_pool2d "
+    "adaptive_max_pool2d local_response_norm l2_normalize flatten identity cross_entropy "
+    "load_torch_state_dict".split()) | CODE_NAMES
+
 
 def check_identifier(value: str, what: str) -> None:
     """A name that reaches generated code must be a plain, non-keyword, non-dunder identifier.
@@ -207,7 +219,7 @@ def check_param_name(value: str, what: str) -> None:
     ValueError: parameter name 'self' is reserved in the generated code; choose another name
     """
     check_identifier(value, what)
-    if value in CODE_NAMES:
+    if value in GENERATED_NAMES:
         raise ValueError(f"{what} '{value}' is reserved in the generated code; choose "
                          "another name")
 

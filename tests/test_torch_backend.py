@@ -234,3 +234,19 @@ def test_generated_model_is_interchangeable_with_its_library(spec, make_referenc
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         assert relative_diff(ref.eval()(x), model.eval()(x)) <= 1e-5
+
+
+def test_asymmetric_padding_works_everywhere_including_named_sequences():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = inceptdsl.load(str(Path(__file__).parent / "specs" / "asymmetric.yaml"))
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec).eval()
+    x = torch.randn(1, *spec.input)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(x)
+    assert list(out.shape[1:]) == report.output
+    assert counter.get_total_flops() // 2 == report.macs
+    assert torch.allclose(torch.jit.script(model)(x), out, atol=1e-6)
+    # the padding is part of the module, so the numbered container keeps its indices
+    assert "layers.2.weight" in model.state_dict()

@@ -71,6 +71,21 @@ class L2Norm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(x, p=2.0, dim=1, eps=self.eps)
 ''',
+    "PaddedConv2d": '''
+class PaddedConv2d(nn.Conv2d):
+    """A Conv2d that zero-pads its input first, by (left, right, top, bottom).
+
+    Asymmetric padding (e.g. TensorFlow's 'same' at stride 2); the parameters are those of
+    nn.Conv2d, so state_dicts are interchangeable.
+    """
+
+    def __init__(self, *args, pad: tuple[int, int, int, int] = (0, 0, 0, 0), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = list(pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+''',
     "Scale": '''
 class Scale(nn.Module):
     """Multiplies its input by a constant factor."""
@@ -359,16 +374,13 @@ class TorchGenerator:
 
     def statement(self, stmt: Any) -> list[str]:
         if isinstance(stmt, Call):
-            arg = self.call_input(stmt.ctor, stmt.arg)
             if not stmt.optional:
-                return [f"{stmt.out} = self.{stmt.attr}({arg})"]
+                return [f"{stmt.out} = self.{stmt.attr}({stmt.arg})"]
             lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
-            arg = self.call_input(stmt.ctor, stmt.out)
             return lines + [f"if self.{stmt.attr} is not None:",
-                            f"{INDENT}{stmt.out} = self.{stmt.attr}({arg})"]
+                            f"{INDENT}{stmt.out} = self.{stmt.attr}({stmt.out})"]
         if isinstance(stmt, Functional):
-            x = self.call_input(stmt, stmt.arg)
-            return [f"{stmt.out} = {getattr(self, f'call_{stmt.op.name}')(stmt, x)}"]
+            return [f"{stmt.out} = {getattr(self, f'call_{stmt.op.name}')(stmt, stmt.arg)}"]
         if isinstance(stmt, Cat):
             return _assign(stmt.out, f"torch.cat([{', '.join(stmt.args)}], 1)")
         if isinstance(stmt, Sum):
@@ -390,7 +402,7 @@ class TorchGenerator:
         raise TypeError(stmt)
 
     def call_input(self, item: Any, x: str) -> str:
-        """Explicit padding in front of a conv whose padding is asymmetric."""
+        """Explicit padding in front of a functional conv whose padding is asymmetric."""
         if not isinstance(item, (OpCtor, Functional)) or item.op.name != "conv2d":
             return x
         pads = _explicit_padding(item)
@@ -415,7 +427,13 @@ class TorchGenerator:
             kwargs.append(("groups", code(a["groups"])))
         if is_symbolic(a["bias"]) or not a["bias"]:
             kwargs.append(("bias", code(a["bias"])))
-        return call("nn.Conv2d", [code(c.in_channels), code(a["out"])], kwargs)
+        pads = _explicit_padding(c)
+        if pads is None:
+            return call("nn.Conv2d", [code(c.in_channels), code(a["out"])], kwargs)
+        self.helpers.add("PaddedConv2d")
+        top, bottom, left, right = pads
+        kwargs.append(("pad", f"({left}, {right}, {top}, {bottom})"))
+        return call("PaddedConv2d", [code(c.in_channels), code(a["out"])], kwargs)
 
     def module_batchnorm(self, c: OpCtor) -> str:
         a = c.attrs
