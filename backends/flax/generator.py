@@ -23,6 +23,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from inceptdsl.backends.base import (
+    INDENT,
+    MAX_LINE,
+    assign,
+    by_condition,
+    code,
+    needs_building,
+    split_args,
+    unrolled,
+    wrap_def,
+)
+
 from inceptdsl import naming
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.ops import conv_padding, fmt_shape
@@ -45,8 +57,6 @@ from inceptdsl.plan import (
     Sum,
 )
 
-INDENT = "    "
-MAX_LINE = 96
 # spec text made safe inside a docstring (quotes and backslashes escaped)
 _doc = getattr(naming, "docstring_text", lambda text: text.replace("\\", "\\\\")
                .replace('"', '\\"'))
@@ -67,17 +77,6 @@ _ACTIVATIONS = {
 }
 
 
-def code(value: Any) -> str:
-    """Render an attribute value: pairs of equal numbers collapse, lists become tuples.
-
-    >>> code((3, 3)), code([1, 7]), code(0.001)
-    ('3', '(1, 7)', '0.001')
-    """
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2 and not is_symbolic(value) and value[0] == value[1]:
-            return code(value[0])
-        return "(" + ", ".join(code(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return to_code(value)
 
 
 def pair(value: Any) -> str:
@@ -280,10 +279,10 @@ class FlaxGenerator:
             ann = p.type if p.default != "None" else f"{p.type} | None"
             params.append(f"{p.name}: {ann}" + (f" = {p.default}" if p.default is not None else ""))
         params += ["*", "rngs: nnx.Rngs"]
-        lines = [_wrap_def(f"{INDENT}def __init__(self, {', '.join(params)}) -> None:")]
+        lines = [wrap_def(f"{INDENT}def __init__(self, {', '.join(params)}) -> None:")]
         for name, default in plan.defaults_code:
             lines += [f"{INDENT * 2}if {name} is None:", f"{INDENT * 3}{name} = {default}"]
-        for group in _by_condition(plan.decls):
+        for group in by_condition(plan.decls):
             if group[0].cond is None or len(group) == 1:
                 lines += self.render_decl(group[0])
                 continue
@@ -294,7 +293,7 @@ class FlaxGenerator:
                 lines += [INDENT + line for line in self.render_decl(replace(d, cond=None))]
         for stmt_id, attr in self.dropouts.items():
             stmt = _find(plan.stmts, stmt_id)
-            lines += _assign(f"{INDENT * 2}self.{attr}", self.dropout(stmt.attrs["p"]))
+            lines += assign(f"{INDENT * 2}self.{attr}", self.dropout(stmt.attrs["p"]))
         if plan.is_network and plan.sides:
             lines += [f"{INDENT * 2}# side outputs are computed in training mode only; "
                       "model.eval() sets this",
@@ -307,7 +306,7 @@ class FlaxGenerator:
         pad = INDENT * 2
         if not isinstance(decl.ctor, (OpCtor, BlockCtor, SeqCtor)):
             return [f"{pad}self.{decl.attr} = {code(decl.ctor)}"]
-        if isinstance(decl.ctor, SeqCtor) and _needs_building(decl.ctor):
+        if isinstance(decl.ctor, SeqCtor) and needs_building(decl.ctor):
             lines = self.built_sequential(decl.attr, decl.ctor)
             if decl.cond is None:
                 return [pad + line for line in lines]
@@ -315,10 +314,10 @@ class FlaxGenerator:
                     *(pad + INDENT + line for line in lines)]
         value = self.ctor(decl.ctor, 2)
         if decl.cond is None:
-            return _assign(f"{pad}self.{decl.attr}", value)
+            return assign(f"{pad}self.{decl.attr}", value)
         return [f"{pad}self.{decl.attr} = {_absent(decl.ctor)}",
                 f"{pad}if {to_code(decl.cond)}:",
-                *_assign(f"{pad}{INDENT}self.{decl.attr}", value)]
+                *assign(f"{pad}{INDENT}self.{decl.attr}", value)]
 
     def built_sequential(self, attr: str, seq: SeqCtor) -> list[str]:
         """A sequence whose items depend on block parameters, built as a list."""
@@ -349,7 +348,7 @@ class FlaxGenerator:
         if len(line) + 12 <= MAX_LINE:
             return [line]
         head, _, rest = self.ctor(ctor, 3).partition("(")
-        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in _split_args(rest[:-1])),
+        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in split_args(rest[:-1])),
                 "))"]
 
     def ctor(self, ctor: Any, depth: int) -> str:
@@ -374,7 +373,7 @@ class FlaxGenerator:
         self.helpers.add("NamedSequential")
         entries, index = [], 0
         for name, c in seq.items:
-            for one in _unrolled(c):
+            for one in unrolled(c):
                 key = name if name is not None else str(index)
                 entries.append(f'{pad}"{key}": {self.ctor(one, depth + 1)},\n')
                 index += 1
@@ -420,7 +419,7 @@ class FlaxGenerator:
                 return [f"{stmt.out} = self.{self.dropouts[id(stmt)]}({stmt.arg})"]
             return [f"{stmt.out} = {getattr(self, f'call_{stmt.op.name}')(stmt, stmt.arg)}"]
         if isinstance(stmt, Cat):
-            return _assign(stmt.out, f"jnp.concatenate([{', '.join(stmt.args)}], axis=-1)")
+            return assign(stmt.out, f"jnp.concatenate([{', '.join(stmt.args)}], axis=-1)")
         if isinstance(stmt, Sum):
             first = stmt.args[0] if stmt.scale_attr is None else \
                 f"{stmt.args[0]} * self.{stmt.scale_attr}"
@@ -653,59 +652,12 @@ def _functional_dropouts(plan: ClassPlan) -> dict[int, str]:
     return out
 
 
-def _by_condition(decls: list) -> list[list]:
-    """Consecutive declarations grouped by their condition (one ``if`` per group)."""
-    groups: list[list] = []
-    for decl in decls:
-        if groups and decl.cond is not None and groups[-1][0].cond is not None and \
-                to_code(groups[-1][0].cond) == to_code(decl.cond):
-            groups[-1].append(decl)
-        else:
-            groups.append([decl])
-    return groups
 
 
-def _needs_building(seq: SeqCtor) -> bool:
-    return any(isinstance(e, (Conditional, Loop)) for e in seq.items)
 
 
-def _unrolled(c: Any) -> list[Any]:
-    if isinstance(c, Repeated):
-        if is_symbolic(c.count):
-            raise ValueError("a repeat with a symbolic count cannot sit among named layers")
-        return [c.ctor] * c.count
-    return [c]
 
 
-def _assign(target: str, value: str) -> list[str]:
-    line = f"{target} = {value}"
-    if len(line) <= MAX_LINE or "\n" in value:
-        return line.split("\n") if "\n" in value else [line]
-    head, _, rest = value.partition("(")
-    args = _split_args(rest[:-1])
-    indent = " " * (len(target) - len(target.lstrip()))
-    return [f"{target} = {head}(", *(f"{indent}{INDENT}{a}," for a in args), f"{indent})"]
 
 
-def _split_args(text: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
 
-
-def _wrap_def(head: str) -> str:
-    if len(head) <= MAX_LINE:
-        return head
-    inner = head[head.index("(") + 1: head.rindex(")")]
-    args = _split_args(inner)
-    return (f"{INDENT}def __init__(\n" + "".join(f"{INDENT * 2}{a},\n" for a in args)
-            + f"{INDENT}) -> None:")
