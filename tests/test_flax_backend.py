@@ -18,6 +18,7 @@ nnx = pytest.importorskip("flax.nnx")
 
 import numpy as np  # noqa: E402
 from conftest import shipped_names  # noqa: E402
+from helpers import randomize_bn, relative_diff  # noqa: E402
 
 import inceptdsl  # noqa: E402
 from inceptdsl.codegen import load_source  # noqa: E402
@@ -31,21 +32,8 @@ SIZES = {"googlenet": 224, "bn_inception": 224, "googlenet_torchvision": 112}
 SMALL = 139
 
 
-def randomize_bn(model) -> None:
-    """Non-trivial BN statistics and affine parameters, so BN mistakes show up."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-            if m.affine:
-                m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.data.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
 
 
-def relative_diff(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / np.abs(a).max())
 
 
 def load_spec(name: str, **values):

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 from conftest import shipped_names  # noqa: E402
-from test_torch_backend import randomize_bn, relative_diff  # noqa: E402
+from helpers import randomize_bn, relative_diff  # noqa: E402
 
 import inceptdsl  # noqa: E402
 

@@ -12,28 +12,18 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-import inceptdsl  # noqa: E402
 from conftest import ROOT, run_cli, shipped_names  # noqa: E402
+from helpers import randomize_bn, relative_diff  # noqa: E402
+
+import inceptdsl  # noqa: E402
 from inceptdsl.codegen import load_source  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 TINY = str(Path(__file__).parent / "specs" / "tiny.yaml")
 
 
-def randomize_bn(model) -> None:
-    """Non-trivial BN statistics and affine parameters, so BN mistakes show up."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-            if m.affine:
-                m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.data.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
 
 
-def relative_diff(a, b) -> float:
-    return ((a - b).abs().max() / a.abs().max()).item()
 
 
 TORCHVISION = [
