@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli, shipped_names
 
 TINY = (Path(__file__).parent / "specs" / "tiny.yaml").read_text()
