@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="per-block params and MACs deltas between two specs")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
+    p.add_argument("--depth", type=int, default=1)
     p.add_argument("--json", action="store_true")
     _add_set(p)
 
@@ -190,7 +191,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import diff_reports, diff_table
 
-    result = diff_reports(_load(args.a, args.overrides), _load(args.b, args.overrides))
+    result = diff_reports(_load(args.a, args.overrides), _load(args.b, args.overrides),
+                          depth=args.depth)
     print(json.dumps(result, indent=2) if args.json else diff_table(result))
     return EXIT_OK
 
