@@ -83,7 +83,12 @@ _BATCH = textwrap.dedent("""
         report.append({"path": path, "code": code, "wall": time.perf_counter() - start,
                        "seconds": time.process_time() - cpu,
                        "first": (err.getvalue().splitlines() or [""])[0]})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    # VmHWM: the peak of this process's own memory. ru_maxrss would not do: Linux keeps
+    # the parent's high-water mark across exec, and a pytest worker may hold gigabytes.
+    status = open("/proc/self/status").read()
+    hwm = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    peak = (int(hwm[0].split()[1]) if hwm else
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) // 1024
     print(json.dumps({"files": report, "peak_mb": peak}))
 """)
 
