@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from inceptdsl.expr import is_symbolic, to_code
-from inceptdsl.plan import Conditional, Loop, Repeated, SeqCtor
+from inceptdsl.plan import Conditional, Functional, Loop, OpCtor, Repeated, SeqCtor
 
 INDENT = "    "
 MAX_LINE = 96
@@ -88,3 +88,87 @@ def code(value: Any) -> str:
             return code(value[0])
         return "(" + ", ".join(code(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return to_code(value)
+
+
+class BaseGenerator:
+    """What every Python backend renders the same way; backends override the rest.
+
+    A subclass provides ``ctor`` (a constructor expression), ``ACTIVATIONS`` (op name ->
+    (module template, call template with ``{x}``)) and ``HELPERS`` (helper name -> source),
+    plus ``module_<op>``/``call_<op>`` lowerings for the ops that differ.
+    """
+
+    ACTIVATIONS: dict[str, tuple[str, str]] = {}
+    helpers: set[str]
+
+    def ctor(self, ctor: Any, depth: int) -> str:
+        raise NotImplementedError
+
+    def _build_entries(self, entries: list) -> list[str]:
+        lines = []
+        for entry in entries:
+            if isinstance(entry, tuple):
+                if entry[0] is not None:
+                    raise ValueError("named items cannot sit in a conditional sequence")
+                lines += self._append(entry[1])
+            elif isinstance(entry, Conditional):
+                lines.append(f"if {to_code(entry.cond)}:")
+                lines += [INDENT + line for line in self._build_entries(entry.items)]
+            elif isinstance(entry, Loop):
+                lines.append(f"for _ in range({to_code(entry.count)}):")
+                lines += [INDENT + line for line in self._build_entries(entry.items)]
+        return lines
+
+    def _append(self, ctor: Any) -> list[str]:
+        if isinstance(ctor, Repeated):
+            return [f"layers += [{self.ctor(ctor.ctor, 3)} for _ in range({code(ctor.count)})]"]
+        line = f"layers.append({self.ctor(ctor, 3)})"
+        if len(line) + 12 <= MAX_LINE:
+            return [line]
+        head, _, rest = self.ctor(ctor, 3).partition("(")
+        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in split_args(rest[:-1])),
+                "))"]
+
+    def _seq_item(self, c: Any, depth: int) -> str:
+        if isinstance(c, Repeated):
+            return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
+        return self.ctor(c, depth)
+
+    def _pool_kwargs(self, a: dict) -> list[tuple[str, str]]:
+        out = []
+        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        out.append(("stride", code(stride)))
+        if is_symbolic(a["pad"]) or a["pad"] != (0, 0):
+            out.append(("padding", code(a["pad"])))
+        if a.get("dilation", (1, 1)) != (1, 1):
+            out.append(("dilation", code(a["dilation"])))
+        if a["ceil"]:
+            out.append(("ceil_mode", code(a["ceil"])))
+        if "count_include_pad" in a and not a["count_include_pad"]:
+            out.append(("count_include_pad", code(a["count_include_pad"])))
+        return out
+
+    def module_l2norm(self, c: OpCtor) -> str:
+        self.helpers.add("L2Norm")
+        eps = c.attrs["eps"]
+        return "L2Norm()" if eps == 1e-12 else f"L2Norm(eps={code(eps)})"
+
+    def call_identity(self, s: Functional, x: str) -> str:
+        return x
+
+    def module_scale(self, c: OpCtor) -> str:
+        self.helpers.add("Scale")
+        return f"Scale({code(c.attrs['factor'])})"
+
+    def call_scale(self, s: Functional, x: str) -> str:
+        return f"{x} * {code(s.attrs['factor'])}"
+
+    def __getattr__(self, name: str) -> Any:
+        for prefix, index in (("module_", 0), ("call_", 1)):
+            op = name.removeprefix(prefix)
+            if name.startswith(prefix) and op in self.ACTIVATIONS:
+                template = self.ACTIVATIONS[op][index]
+                if index == 0:
+                    return lambda c: template
+                return lambda s, x: template.format(x=x)
+        raise AttributeError(name)

@@ -25,12 +25,11 @@ from typing import Any
 
 from inceptdsl.backends.base import (
     INDENT,
-    MAX_LINE,
+    BaseGenerator,
     assign,
     by_condition,
     code,
     needs_building,
-    split_args,
     unrolled,
     wrap_def,
 )
@@ -45,13 +44,10 @@ from inceptdsl.plan import (
     Cat,
     ClassPlan,
     Comment,
-    Conditional,
     Functional,
     Guarded,
-    Loop,
     NetworkPlan,
     OpCtor,
-    Repeated,
     SeqCtor,
     SideCall,
     Sum,
@@ -135,8 +131,10 @@ def helper_closure(names: set[str]) -> list[str]:
 # ---------------------------------------------------------------------------- generator
 
 
-class FlaxGenerator:
+class FlaxGenerator(BaseGenerator):
     """Renders a plan as one flax.nnx model file."""
+
+    ACTIVATIONS = _ACTIVATIONS
 
     def __init__(self, plan: NetworkPlan):
         self.plan = plan
@@ -326,31 +324,6 @@ class FlaxGenerator:
         lines += self._build_entries(seq.items)
         return [*lines, f"self.{attr} = Sequential(layers)"]
 
-    def _build_entries(self, entries: list) -> list[str]:
-        lines = []
-        for entry in entries:
-            if isinstance(entry, tuple):
-                if entry[0] is not None:
-                    raise ValueError("named items cannot sit in a conditional sequence")
-                lines += self._append(entry[1])
-            elif isinstance(entry, Conditional):
-                lines.append(f"if {to_code(entry.cond)}:")
-                lines += [INDENT + line for line in self._build_entries(entry.items)]
-            elif isinstance(entry, Loop):
-                lines.append(f"for _ in range({to_code(entry.count)}):")
-                lines += [INDENT + line for line in self._build_entries(entry.items)]
-        return lines
-
-    def _append(self, ctor: Any) -> list[str]:
-        if isinstance(ctor, Repeated):
-            return [f"layers += [{self.ctor(ctor.ctor, 3)} for _ in range({code(ctor.count)})]"]
-        line = f"layers.append({self.ctor(ctor, 3)})"
-        if len(line) + 12 <= MAX_LINE:
-            return [line]
-        head, _, rest = self.ctor(ctor, 3).partition("(")
-        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in split_args(rest[:-1])),
-                "))"]
-
     def ctor(self, ctor: Any, depth: int) -> str:
         if isinstance(ctor, OpCtor):
             return getattr(self, f"module_{ctor.op.name}")(ctor)
@@ -378,11 +351,6 @@ class FlaxGenerator:
                 entries.append(f'{pad}"{key}": {self.ctor(one, depth + 1)},\n')
                 index += 1
         return "NamedSequential({\n" + "".join(entries) + f"{INDENT * depth}}})"
-
-    def _seq_item(self, c: Any, depth: int) -> str:
-        if isinstance(c, Repeated):
-            return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
-        return self.ctor(c, depth)
 
     def render_forward(self, plan: ClassPlan) -> list[str]:
         ret = f"{plan.name}Outputs | jax.Array" if plan.is_network and plan.sides \
@@ -510,20 +478,6 @@ class FlaxGenerator:
         self.helpers.add("avg_pool2d")
         return call("avg_pool2d", [x, code(s.attrs["kernel"])], self._pool_kwargs(s.attrs))
 
-    def _pool_kwargs(self, a: dict) -> list[tuple[str, str]]:
-        out = []
-        stride = a["stride"] if a["stride"] is not None else a["kernel"]
-        out.append(("stride", code(stride)))
-        if is_symbolic(a["pad"]) or a["pad"] != (0, 0):
-            out.append(("padding", code(a["pad"])))
-        if a.get("dilation", (1, 1)) != (1, 1):
-            out.append(("dilation", code(a["dilation"])))
-        if a["ceil"]:
-            out.append(("ceil_mode", code(a["ceil"])))
-        if "count_include_pad" in a and not a["count_include_pad"]:
-            out.append(("count_include_pad", code(a["count_include_pad"])))
-        return out
-
     def module_adaptive_avgpool(self, c: OpCtor) -> str:
         self.helpers.add("AdaptiveAvgPool2d")
         return f"AdaptiveAvgPool2d({pair(c.attrs['size'])})"
@@ -567,11 +521,6 @@ class FlaxGenerator:
         return call("nnx.Linear", [code(c.in_channels), code(c.attrs["out"])],
                     [*kwargs, ("rngs", "rngs")])
 
-    def module_l2norm(self, c: OpCtor) -> str:
-        self.helpers.add("L2Norm")
-        eps = c.attrs["eps"]
-        return "L2Norm()" if eps == 1e-12 else f"L2Norm(eps={code(eps)})"
-
     def call_l2norm(self, s: Functional, x: str) -> str:
         self.helpers.add("l2_normalize")
         eps = s.attrs["eps"]
@@ -581,31 +530,12 @@ class FlaxGenerator:
         self.helpers.add("identity")
         return "identity"
 
-    def call_identity(self, s: Functional, x: str) -> str:
-        return x
-
-    def module_scale(self, c: OpCtor) -> str:
-        self.helpers.add("Scale")
-        return f"Scale({code(c.attrs['factor'])})"
-
-    def call_scale(self, s: Functional, x: str) -> str:
-        return f"{x} * {code(s.attrs['factor'])}"
-
     def module_leaky_relu(self, c: OpCtor) -> str:
         return f"partial(nnx.leaky_relu, negative_slope={code(c.attrs['slope'])})"
 
     def call_leaky_relu(self, s: Functional, x: str) -> str:
         return f"nnx.leaky_relu({x}, {code(s.attrs['slope'])})"
 
-    def __getattr__(self, name: str) -> Any:
-        for prefix, index in (("module_", 0), ("call_", 1)):
-            op = name.removeprefix(prefix)
-            if name.startswith(prefix) and op in _ACTIVATIONS:
-                template = _ACTIVATIONS[op][index]
-                if index == 0:
-                    return lambda c: template
-                return lambda s, x: template.format(x=x)
-        raise AttributeError(name)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -640,6 +570,7 @@ def _find(stmts: list, stmt_id: int) -> Any:
 
 def _functional_dropouts(plan: ClassPlan) -> dict[int, str]:
     """Module attributes for dropouts PyTorch applies functionally (they need RNG state)."""
+
     taken = {d.attr for d in plan.decls}
     out = {}
     for stmt in _walk(plan.stmts):

@@ -19,12 +19,11 @@ from typing import Any
 
 from inceptdsl.backends.base import (
     INDENT,
-    MAX_LINE,
+    BaseGenerator,
     assign,
     by_condition,
     code,
     needs_building,
-    split_args,
     unrolled,
     wrap_def,
 )
@@ -39,13 +38,10 @@ from inceptdsl.plan import (
     Cat,
     ClassPlan,
     Comment,
-    Conditional,
     Functional,
     Guarded,
-    Loop,
     NetworkPlan,
     OpCtor,
-    Repeated,
     SeqCtor,
     SideCall,
     Sum,
@@ -116,9 +112,10 @@ def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
     return f"{func}({', '.join(parts)})"
 
 
-class TorchGenerator:
+class TorchGenerator(BaseGenerator):
     """Renders a plan; subclasses (e.g. the inference optimizer) override lowerings."""
 
+    ACTIVATIONS = _ACTIVATIONS
     HELPERS = _HELPERS  # name -> source of the helpers a file may need
 
     def __init__(self, plan: NetworkPlan):
@@ -274,31 +271,6 @@ class TorchGenerator:
         lines += self._build_entries(seq.items)
         return [*lines, f"self.{attr} = nn.Sequential(*layers)"]
 
-    def _build_entries(self, entries: list) -> list[str]:
-        lines = []
-        for entry in entries:
-            if isinstance(entry, tuple):
-                if entry[0] is not None:
-                    raise ValueError("named items cannot sit in a conditional sequence")
-                lines += self._append(entry[1])
-            elif isinstance(entry, Conditional):
-                lines.append(f"if {to_code(entry.cond)}:")
-                lines += [INDENT + line for line in self._build_entries(entry.items)]
-            elif isinstance(entry, Loop):
-                lines.append(f"for _ in range({to_code(entry.count)}):")
-                lines += [INDENT + line for line in self._build_entries(entry.items)]
-        return lines
-
-    def _append(self, ctor: Any) -> list[str]:
-        if isinstance(ctor, Repeated):
-            return [f"layers += [{self.ctor(ctor.ctor, 3)} for _ in range({code(ctor.count)})]"]
-        line = f"layers.append({self.ctor(ctor, 3)})"
-        if len(line) + 12 <= MAX_LINE:
-            return [line]
-        head, _, rest = self.ctor(ctor, 3).partition("(")
-        return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in split_args(rest[:-1])),
-                "))"]
-
     def ctor(self, ctor: Any, depth: int) -> str:
         if isinstance(ctor, OpCtor):
             return getattr(self, f"module_{ctor.op.name}")(ctor)
@@ -324,11 +296,6 @@ class TorchGenerator:
                 entries.append(f'{pad}("{key}", {self.ctor(one, depth + 1)}),\n')
                 index += 1
         return "nn.Sequential(OrderedDict([\n" + "".join(entries) + f"{INDENT * depth}]))"
-
-    def _seq_item(self, c: Any, depth: int) -> str:
-        if isinstance(c, Repeated):
-            return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
-        return self.ctor(c, depth)
 
     def render_forward(self, plan: ClassPlan) -> list[str]:
         ret = f"{plan.name}Outputs" if plan.is_network and plan.sides else "Tensor"
@@ -464,20 +431,6 @@ class TorchGenerator:
         kwargs = [("kernel_size", code(s.attrs["kernel"])), *self._pool_kwargs(s.attrs)]
         return call("F.avg_pool2d", [x], kwargs)
 
-    def _pool_kwargs(self, a: dict) -> list[tuple[str, str]]:
-        out = []
-        stride = a["stride"] if a["stride"] is not None else a["kernel"]
-        out.append(("stride", code(stride)))
-        if is_symbolic(a["pad"]) or a["pad"] != (0, 0):
-            out.append(("padding", code(a["pad"])))
-        if a.get("dilation", (1, 1)) != (1, 1):
-            out.append(("dilation", code(a["dilation"])))
-        if a["ceil"]:
-            out.append(("ceil_mode", code(a["ceil"])))
-        if "count_include_pad" in a and not a["count_include_pad"]:
-            out.append(("count_include_pad", code(a["count_include_pad"])))
-        return out
-
     def module_adaptive_avgpool(self, c: OpCtor) -> str:
         return f"nn.AdaptiveAvgPool2d({_tuple(c.attrs['size'])})"
 
@@ -512,11 +465,6 @@ class TorchGenerator:
         kwargs = [] if c.attrs["bias"] is True else [("bias", code(c.attrs["bias"]))]
         return call("nn.Linear", [code(c.in_channels), code(c.attrs["out"])], kwargs)
 
-    def module_l2norm(self, c: OpCtor) -> str:
-        self.helpers.add("L2Norm")
-        eps = c.attrs["eps"]
-        return "L2Norm()" if eps == 1e-12 else f"L2Norm(eps={code(eps)})"
-
     def call_l2norm(self, s: Functional, x: str) -> str:
         eps = s.attrs["eps"]
         extra = "" if eps == 1e-12 else f", eps={code(eps)}"
@@ -525,31 +473,12 @@ class TorchGenerator:
     def module_identity(self, c: OpCtor) -> str:
         return "nn.Identity()"
 
-    def call_identity(self, s: Functional, x: str) -> str:
-        return x
-
-    def module_scale(self, c: OpCtor) -> str:
-        self.helpers.add("Scale")
-        return f"Scale({code(c.attrs['factor'])})"
-
-    def call_scale(self, s: Functional, x: str) -> str:
-        return f"{x} * {code(s.attrs['factor'])}"
-
     def module_leaky_relu(self, c: OpCtor) -> str:
         return f"nn.LeakyReLU({code(c.attrs['slope'])})"
 
     def call_leaky_relu(self, s: Functional, x: str) -> str:
         return f"F.leaky_relu({x}, {code(s.attrs['slope'])})"
 
-    def __getattr__(self, name: str) -> Any:
-        for prefix, index in (("module_", 0), ("call_", 1)):
-            op = name.removeprefix(prefix)
-            if name.startswith(prefix) and op in _ACTIVATIONS:
-                template = _ACTIVATIONS[op][index]
-                if index == 0:
-                    return lambda c: template
-                return lambda s, x: template.format(x=x)
-        raise AttributeError(name)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -29,6 +29,8 @@ import ast
 from dataclasses import dataclass, replace
 from typing import Any
 
+from inceptdsl.backends.base import INDENT, MAX_LINE
+
 from inceptdsl.expr import Sym, is_symbolic, to_code
 from inceptdsl.plan import (
     Alias,
@@ -46,7 +48,7 @@ from inceptdsl.plan import (
     Sum,
 )
 
-from .generator import _HELPERS, INDENT, MAX_LINE, TorchGenerator, _module_padding
+from .generator import _HELPERS, TorchGenerator, _module_padding
 
 TRAINING_ERROR = ("this model was compiled with --optimize inference; use the plain model "
                   "for training")
