@@ -651,10 +651,11 @@ class Planner:
         return Val(lane, channels, shape)
 
     def _branches(self, branches: list[Node], x: Val, b: Builder, env: Env,
-                  default: str) -> list[Val]:
+                  default: str, leading_name_only: bool = False) -> list[Val]:
         outs = []
         for i, branch in enumerate(branches):
-            base = _branch_name(branch, f"{default}{i}")
+            fallback = default if i == 0 and leading_name_only else f"{default}{i}"
+            base = _branch_name(branch, fallback, leading_name_only)
             if b.mangle is not None and base.startswith("_"):
                 from .expand import mangle
 
@@ -664,7 +665,7 @@ class Planner:
         return outs
 
     def add(self, n: Add, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        outs = self._branches(n.branches, x, b, env, "out")
+        outs = self._branches(n.branches, x, b, env, "out", leading_name_only=True)
         for o in outs[1:]:
             if o.shape != outs[0].shape:
                 raise SpecError("add needs equal shapes", n.span)
@@ -803,10 +804,16 @@ def _sum(values) -> Any:
     return total
 
 
-def _branch_name(n: Node, default: str) -> str:
-    """A forward variable name for a branch: its name, or its first named layer's stem."""
+def _branch_name(n: Node, default: str, leading_name_only: bool = False) -> str:
+    """A forward variable name for a branch: its name, or its first named layer's stem.
+
+    Residual branches (``leading_name_only``) only take the name of their leading layer, so
+    a branch that starts with an unnamed concat reads ``out``, as in timm.
+    """
     if n.name is not None:
         return n.name
+    if leading_name_only and isinstance(n, Seq) and n.items and n.items[0].name is None:
+        return default
     first = _first_name(n)
     if first is None:
         if isinstance(n, Layer) and n.callee in OPS and OPS[n.callee].kind == "pool":
