@@ -20,7 +20,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -283,8 +282,3 @@ def test_the_suites_run_at_least_2000_examples():
     total = sum(s._hypothesis_internal_use_settings.max_examples
                 for s in suites)
     assert total >= 2000
-
-
-@pytest.mark.skipif("flax" in BACKENDS, reason="the flax backend renders: it is covered")
-def test_flax_is_skipped_until_its_backend_renders():
-    assert BACKENDS == ("torch",)
