@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SourceSpan, SpecError
-from .expr import Expr, evaluate, make_divisible, names_in
+from .expr import Expr, evaluate
 from .ir import Graph, Scope, SideOutput
 from .naming import MODULE_ATTRIBUTES, attr_names
-from .ops import OPS, OpError
+from .ops import OPS, OpError, scale_width
 from .passes.shapes import infer_node
 from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
 
@@ -195,8 +195,7 @@ class Expander:
         args = [evaluate(a, ctx.env) for a in n.call.args]
         kwargs = {k: evaluate(v, ctx.env) for k, v in n.call.kwargs.items()}
         attrs = self._bind(op, args, kwargs, n)
-        if op.name == "conv2d":
-            attrs = self._scale_width(attrs, n, ctx)
+        attrs = scale_width(op, attrs, n.call, ctx.env.get("width", 1.0))
         stateful = op.stateful or n.name is not None
         node_id = self._path(n, ctx) if stateful or ctx.numbered else self._functional_id(
             op.name, n, ctx)
@@ -223,12 +222,6 @@ class Expander:
                 if exc.attr in names and names.index(exc.attr) < len(n.call.args):
                     span = n.call.args[names.index(exc.attr)].span
             raise SpecError(str(exc), span, hint=exc.hint) from None
-
-    def _scale_width(self, attrs: dict, n: Layer, ctx: Ctx) -> dict:
-        width = ctx.env.get("width", 1.0)
-        if width == 1.0 or _mentions_in_channels(n, "out"):
-            return attrs
-        return {**attrs, "out": make_divisible(attrs["out"] * width)}
 
     def block(self, n: Layer, bdef: BlockDef, x: str, ctx: Ctx) -> str:
         if n.callee in ctx.stack or len(ctx.stack) >= MAX_DEPTH:
@@ -383,10 +376,6 @@ def _knobs(spec: Spec) -> dict[str, Any]:
 
     return dict(KNOBS)
 
-
-def _mentions_in_channels(n: Layer, attr: str) -> bool:
-    exprs = list(n.call.args[:1]) + ([n.call.kwargs[attr]] if attr in n.call.kwargs else [])
-    return any("in_channels" in names_in(e) for e in exprs)
 
 
 def _form(n: Node) -> str:

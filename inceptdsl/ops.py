@@ -69,6 +69,7 @@ class OpDef:
     aliases: tuple[str, ...] = ()
     example: str = ""
     normalize: Callable[[dict, list[Shape]], dict] | None = None
+    width_attr: str | None = None  # the channel count the global width knob scales
 
     def bind(self, args: list, kwargs: dict, _span: Any) -> dict:
         """Bind call arguments to attributes, filling defaults and normalising kinds."""
@@ -99,6 +100,31 @@ class OpDef:
     def stateful(self) -> bool:
         """Whether the op holds parameters or buffers (and so needs a module)."""
         return self.params is not _zero or self.buffers is not _zero
+
+
+def scale_width(op: OpDef, attrs: dict, call: Any, width: float) -> dict:
+    """Apply the width knob to an op's channel attribute (rounded to a multiple of 8).
+
+    Counts written in terms of ``in_channels`` follow their input, which is already scaled,
+    so they are left alone. Works on symbolic values too.
+
+    >>> from inceptdsl.expr import parse
+    >>> conv = OPS["conv2d"]
+    >>> scale_width(conv, {"out": 64}, parse("conv(64, 3)"), 0.5)["out"]
+    32
+    >>> scale_width(conv, {"out": 48}, parse("conv(in_channels, 1)"), 0.5)["out"]
+    48
+    """
+    from .expr import BUILTINS, names_in
+
+    name = op.width_attr
+    if name is None or width == 1.0:
+        return attrs
+    index = [a.name for a in op.attrs].index(name)
+    written = list(call.args[index:index + 1]) + [v for k, v in call.kwargs.items() if k == name]
+    if any("in_channels" in names_in(e) for e in written):
+        return attrs
+    return {**attrs, name: BUILTINS["make_divisible"](attrs[name] * width)}
 
 
 # ---------------------------------------------------------------------------- kinds
@@ -442,7 +468,8 @@ OP_LIST: list[OpDef] = [
         Attr("dilation", "pair", 1), Attr("groups", "pos", 1), Attr("bias", "bool", True)],
         _conv_shape, "2-D convolution (PyTorch semantics: floor output size).",
         params=_conv_params, macs=_conv_macs, flops=_conv_flops, check=_conv_check,
-        kind="conv", aliases=("conv",), example="conv(192, [1, 7], pad=[0, 3])"),
+        kind="conv", aliases=("conv",), example="conv(192, [1, 7], pad=[0, 3])",
+        width_attr="out"),
     OpDef("batchnorm", [Attr("eps", "float", 1e-5), Attr("momentum", "float", 0.1),
                         Attr("affine", "bool", True), Attr("track_running_stats", "bool", True)],
           _same, "Batch normalisation over channels (2-d on maps, 1-d on vectors).",

@@ -32,12 +32,10 @@ from .expr import (
     SymbolicValueError,
     evaluate,
     is_symbolic,
-    make_divisible,
-    names_in,
     to_code,
 )
 from .naming import MODULE_ATTRIBUTES, Namespace, attr_names, class_nodes, snake
-from .ops import OPS, OpDef, OpError
+from .ops import OPS, OpDef, OpError, scale_width
 from .spec import GENERATED_NAMES, Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
 
 # ---------------------------------------------------------------------------- plan model
@@ -427,21 +425,15 @@ class Planner:
         try:
             sym = op.bind([a[0] for a in args], {k: v[0] for k, v in kwargs.items()}, None)
             con = op.bind([a[1] for a in args], {k: v[1] for k, v in kwargs.items()}, None)
-            if op.name == "conv2d":
-                sym, con = self._width(sym, env, n), self._width(con, env, n)
+            width = env.con.get("width", 1.0)
+            sym = scale_width(op, sym, n.call, width)
+            con = scale_width(op, con, n.call, width)
+            if op.width_attr and is_symbolic(sym[op.width_attr]) and width != 1.0:
+                self.helpers.add("make_divisible")
             out_shape = tuple(op.shape(con, [x.shape]))
         except OpError as exc:
             raise SpecError(str(exc), n.span, hint=exc.hint) from None
         return OpCtor(op, sym, con, x.channels, x.shape, out_shape)
-
-    def _width(self, attrs: dict, env: Env, n: Layer) -> dict:
-        width = env.con.get("width", 1.0)
-        exprs = list(n.call.args[:1]) + [v for k, v in n.call.kwargs.items() if k == "out"]
-        if width == 1.0 or any("in_channels" in names_in(e) for e in exprs):
-            return attrs
-        if is_symbolic(attrs["out"]):
-            self.helpers.add("make_divisible")
-        return {**attrs, "out": make_divisible(attrs["out"] * width)}
 
     def _op_channels(self, op: OpDef, ctor: OpCtor, x: Val) -> Any:
         sym_shape = (x.channels, *x.shape[1:])

@@ -240,3 +240,13 @@ def test_asymmetric_padding_works_everywhere_including_named_sequences():
     assert torch.allclose(torch.jit.script(model)(x), out, atol=1e-6)
     # the padding is part of the module, so the numbered container keeps its indices
     assert "layers.2.weight" in model.state_dict()
+
+
+@pytest.mark.parametrize("name", ["googlenet_torchvision", "inception_resnet_v2"])
+def test_width_knob_scales_the_generated_model_like_the_summary(name):
+    spec = inceptdsl.load(name, set={"width": 0.5})
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec).eval()
+    assert sum(p.numel() for p in model.parameters()) == report.params
+    with torch.no_grad():
+        assert list(model(torch.randn(1, *spec.input)).shape[1:]) == report.output
