@@ -7,6 +7,8 @@ torchvision's.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -92,3 +94,13 @@ def test_training_mode_forward_raises_a_clear_error():
     model.train()
     with pytest.raises(RuntimeError, match="use the plain model for training"):
         model(torch.randn(1, 3, 224, 224))
+
+
+def test_optimized_model_exports_and_compiles():
+    spec = inceptdsl.load(str(Path(__file__).parent / "specs" / "tiny.yaml"))
+    model = inceptdsl.build(spec, optimize="inference").eval()
+    x = torch.randn(1, 3, 32, 32)
+    expected = model(x)
+    exported = torch.export.export(model, (x,))
+    assert torch.allclose(exported.module()(x), expected, atol=1e-5)
+    assert torch.allclose(torch.compile(model)(x), expected, atol=1e-5)

@@ -98,8 +98,10 @@ def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
 
 
 def _use_onednn(x: Tensor, padding) -> bool:
+    """Eager CPU float32 only: torch.compile/export trace the plain ops (and fuse themselves)."""
     return _ONEDNN_CONV and x.device.type == "cpu" and x.dtype == torch.float32 and \
-        not isinstance(padding, str) and torch.backends.mkldnn.is_available()
+        not isinstance(padding, str) and torch.backends.mkldnn.is_available() and \
+        not torch.compiler.is_compiling()
 
 
 def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor, stride, padding, dilation,
