@@ -74,7 +74,7 @@ class Expander:
     def run(self) -> Network:
         spec = self.spec
         root = Scope("", "network", spec.name, span=spec.body.span)
-        env = {**_knobs(spec), **spec.param_values()}
+        env = {**_knobs(), **spec.param_values()}
         ctx = Ctx("", env, root, self._autonames(spec.body), top=True)
         x = self.graph.add("input", "input", {}, [], spec.input_span, meta={
             "shape": tuple(spec.input)})
@@ -166,8 +166,6 @@ class Expander:
             outs[0] = self._emit(sid, "scale", {"factor": float(factor)}, [outs[0]],
                                  n.scale.span, ctx)
         out = self.merge("add", replace(n, name=None), outs, ctx) if len(outs) > 1 else outs[0]
-        if n.name is not None and n.act is None:
-            pass
         act = evaluate(n.act, ctx.env) if n.act is not None else None
         if act is not None:
             if not isinstance(act, str) or act not in OPS or OPS[act].kind != "act":
@@ -371,7 +369,7 @@ def mangle(prefix: str, member: str) -> str:
     return prefix + member if member.startswith("_") else f"{prefix}_{member}"
 
 
-def _knobs(spec: Spec) -> dict[str, Any]:
+def _knobs() -> dict[str, Any]:
     from .spec import KNOBS
 
     return dict(KNOBS)

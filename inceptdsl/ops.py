@@ -68,7 +68,6 @@ class OpDef:
     kind: str = "other"  # for colours and legends: conv, norm, act, pool, linear, merge...
     aliases: tuple[str, ...] = ()
     example: str = ""
-    normalize: Callable[[dict, list[Shape]], dict] | None = None
     width_attr: str | None = None  # the channel count the global width knob scales
 
     def bind(self, args: list, kwargs: dict, _span: Any) -> dict:

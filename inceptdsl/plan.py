@@ -14,9 +14,9 @@ class, otherwise the spec cannot be one class per block and the error says why.
 >>> plan = plan_network(load("inception_v3"))
 >>> [c.name for c in plan.classes][:3]
 ['BasicConv2d', 'InceptionA', 'InceptionB']
->>> plan.classes[0].params
-[Param(name='out', type='int', default=None), Param(name='kernel', type='int', default=None), \
-Param(name='stride', type='int', default='1'), Param(name='pad', type='int', default='0')]
+>>> [(p.name, p.type) for p in plan.classes[0].params]
+[('in_channels', 'int'), ('out', 'int'), ('kernel', 'int | tuple'), ('stride', 'int'), \
+('pad', 'int | tuple')]
 """
 
 from __future__ import annotations
@@ -339,8 +339,7 @@ class Planner:
             b.names[n.name] = out
         return out
 
-    def _dispatch(self, n: Node, x: Val, b: Builder, env: Env, lane: str, cond: Any,
-                  side: bool = False) -> Val:
+    def _dispatch(self, n: Node, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
         if isinstance(n, Layer):
             return self.layer(n, x, b, env, lane, cond)
         if isinstance(n, (Repeat, Seq)) and (n.name is not None or isinstance(n, Repeat)):
@@ -383,7 +382,7 @@ class Planner:
         name = n.name or f"aux{len(b.sides) + 1}"
         var = b.vars.fresh(snake(name))
         start = len(b.stmts)
-        self._dispatch(n, x, b, env, var, cond, side=True)
+        self._dispatch(n, x, b, env, var, cond)
         calls = [s for s in b.stmts[start:] if isinstance(s, Call)]
         del b.stmts[start:]
         if len(calls) != 1:
@@ -447,14 +446,19 @@ class Planner:
         args, inner = self._bind(n, bdef, x, env)
         if n.inline:
             return self._inline(n, bdef, x, b, inner, lane)
-        out = self._block_output(bdef, inner, x)
-        if b.emit:
-            self._plan_block(bdef, inner.con, x.shape, n.span)
+        ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
         attr = self._attr(n, b)
-        ctor = BlockCtor(self.block_class[bdef.name], x.channels, args)
         b.decl(Decl(attr, ctor, cond, n.span))
         b.stmt(Call(lane, attr, x.var, ctor, cond is not None))
         return Val(lane, out.channels, out.shape)
+
+    def _block_ctor(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, args: list,
+                    inner: Env) -> tuple[BlockCtor, Val]:
+        """The constructor of a block call and its output; plans the block's class."""
+        out = self._block_output(bdef, inner, x)
+        if b.emit:
+            self._plan_block(bdef, inner.con, x.shape, n.span)
+        return BlockCtor(self.block_class[bdef.name], x.channels, args), out
 
     def _inline(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, env: Env,
                 lane: str) -> Val:
@@ -597,10 +601,7 @@ class Planner:
         if n.callee in self.spec.blocks:
             bdef = self.spec.blocks[n.callee]
             args, inner = self._bind(n, bdef, x, env)
-            out = self._block_output(bdef, inner, x)
-            if b.emit:
-                self._plan_block(bdef, inner.con, x.shape, n.span)
-            ctor = BlockCtor(self.block_class[bdef.name], x.channels, args)
+            ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
             return ctor, Val(x.var, out.channels, out.shape)
         op = OPS.get(n.callee)
         if op is None:

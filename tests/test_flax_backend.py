@@ -18,7 +18,13 @@ nnx = pytest.importorskip("flax.nnx")
 
 import numpy as np  # noqa: E402
 from conftest import shipped_names  # noqa: E402
-from helpers import randomize_bn, relative_diff  # noqa: E402
+from helpers import (  # noqa: E402
+    compiled_with_hash_seeds,
+    randomize_bn,
+    relative_diff,
+    ruff_report,
+    top_level_imports,
+)
 
 import inceptdsl  # noqa: E402
 from inceptdsl.codegen import load_source  # noqa: E402
@@ -238,26 +244,13 @@ def test_build_with_no_arguments_and_random_init_with_rngs():
 @pytest.mark.parametrize("name", shipped_names())
 def test_generated_code_is_ruff_clean_and_imports_only_jax_flax_numpy(name, tmp_path):
     source = inceptdsl.compile(inceptdsl.load(name), backend="flax")
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    ruff = Path(sys.executable).parent / "ruff"
-    proc = subprocess.run([str(ruff), "check", "--isolated", str(path)], capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stdout
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports <= {"jax", "flax", "numpy", "collections", "functools", "math"}
+    assert not ruff_report(source, tmp_path / f"{name}.py")
+    assert top_level_imports(source) <= {"jax", "flax", "numpy", "collections", "functools", "math"}
 
 
 def test_generated_code_is_deterministic_across_hash_seeds(tmp_path):
-    outputs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"v3_{seed}.py"
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-m", "inceptdsl.cli", "compile", "inception_v3",
-                        "--backend", "flax", "-o", str(out)], check=True, env=env)
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    first, second = compiled_with_hash_seeds("flax", tmp_path)
+    assert first == second
 
 
 def test_compiling_to_flax_imports_neither_jax_nor_flax():

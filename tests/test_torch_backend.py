@@ -13,7 +13,13 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 from conftest import ROOT, run_cli, shipped_names  # noqa: E402
-from helpers import randomize_bn, relative_diff  # noqa: E402
+from helpers import (  # noqa: E402
+    compiled_with_hash_seeds,
+    randomize_bn,
+    relative_diff,
+    ruff_report,
+    top_level_imports,
+)
 
 import inceptdsl  # noqa: E402
 from inceptdsl.codegen import load_source  # noqa: E402
@@ -112,26 +118,13 @@ def test_torch_compile_works_on_a_small_spec():
 @pytest.mark.parametrize("name", shipped_names())
 def test_generated_code_is_ruff_clean_and_imports_only_torch(name, tmp_path):
     source = inceptdsl.compile(inceptdsl.load(name), backend="torch")
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    ruff = Path(sys.executable).parent / "ruff"
-    proc = subprocess.run([str(ruff), "check", "--isolated", str(path)], capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stdout
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports <= {"torch", "collections", "typing", "math"}
+    assert not ruff_report(source, tmp_path / f"{name}.py")
+    assert top_level_imports(source) <= {"torch", "collections", "typing", "math"}
 
 
 def test_generated_code_is_deterministic_across_hash_seeds(tmp_path):
-    outputs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"v3_{seed}.py"
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-m", "inceptdsl.cli", "compile", "inception_v3",
-                        "--backend", "torch", "-o", str(out)], check=True, env=env)
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    first, second = compiled_with_hash_seeds("torch", tmp_path)
+    assert first == second
 
 
 def test_build_executes_exactly_the_compiled_source():

@@ -15,7 +15,7 @@ Conventions (see docs/design.md):
 
 >>> from inceptdsl.loader import load
 >>> from inceptdsl.expand import expand
->>> totals(annotate(expand(load("googlenet")).graph))["params"]
+>>> totals(annotate(expand(load("googlenet", {"aux_logits": False})).graph))["params"]
 6998552
 """
 
