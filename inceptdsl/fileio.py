@@ -30,8 +30,18 @@ def write_atomic(path: Path, data: str | bytes, protect: list[str] | None = None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
+        os.chmod(tmp, _mode_for(target))  # mkstemp files are private (0600)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """An existing file keeps its mode; a new one gets the usual 0666 less the umask."""
+    if target.exists():
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

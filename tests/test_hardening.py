@@ -251,3 +251,18 @@ def test_expression_limits_are_errors_not_hangs():
                           ("[" + "1, " * 1000 + "1]", "longer than 2000")]:
         with pytest.raises(SpecError, match=re.escape(message)):
             evaluate(parse(text), {})
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
+    from inceptdsl.fileio import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "model.py"
+        write_atomic(target, "x = 1\n")
+        assert target.stat().st_mode & 0o777 == 0o644
+        target.chmod(0o600)
+        write_atomic(target, "x = 2\n")
+        assert target.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
