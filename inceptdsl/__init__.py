@@ -51,7 +51,8 @@ def build(spec: Any, backend: str = "torch", optimize: str | None = None, **over
 
 
 def render(spec: Any, path: str | Path, depth: int | None = None) -> Path:
-    """Draw the architecture to ``path`` (svg, png, pdf or dot, from the suffix)."""
-    from .diagram import render_file
+    """Draw the architecture to ``path`` (svg, png, pdf, dot or an interactive html page,
+    from the suffix)."""
+    from .page import render_any
 
-    return render_file(_spec(spec), Path(path), depth=depth)
+    return render_any(_spec(spec), Path(path), depth=depth)

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimize", choices=["inference"])
     _add_set(p)
 
-    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot)")
+    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot) or write "
+                       "an interactive page (html)")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--depth", type=int, default=None)
@@ -168,10 +169,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .diagram import render_file
+    from .page import render_any
 
     spec = _load(args.spec, args.overrides)
-    render_file(spec, Path(args.output), depth=args.depth)
+    render_any(spec, Path(args.output), depth=args.depth)
     return EXIT_OK
 
 
