@@ -55,6 +55,13 @@ def test_wheel_renders_without_system_graphviz(fresh_env, tmp_path):
     assert b"<svg" in (tmp_path / "g.svg").read_bytes()[:2000]
 
 
+def test_wheel_ships_the_interactive_page_assets(fresh_env, tmp_path):
+    proc = run(fresh_env, "render", "googlenet", "-o", "g.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "g.html").read_text(encoding="utf-8")
+    assert "function layoutBox" in text and ".node.open" in text and '"googlenet"' in text
+
+
 def test_wheel_does_not_depend_on_the_source_tree(fresh_env, tmp_path):
     code = "import inceptdsl, pathlib; print(pathlib.Path(inceptdsl.__file__).resolve())"
     out = subprocess.run([str(fresh_env / "python"), "-c", code], capture_output=True,
