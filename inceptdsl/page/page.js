@@ -131,26 +131,51 @@ function layoutBox(box, items, deps, geo) {
   }
   const live = rows.filter((r) => r.length);
   live.forEach((r, i) => r.forEach((id) => geo.row.set(id, i)));
-  const widths = live.map((r) => r.reduce((s, id) => s + geo.size.get(id)[0], 0) +
-                                 GAP_X * (r.length - 1));
+  const xs = placeRows(live, deps, geo);
   const heights = live.map((r) => Math.max(...r.map((id) => geo.size.get(id)[1])));
+  const left = Math.min(...xs.values()), right = Math.max(...[...xs].map(
+    ([id, x]) => x + geo.size.get(id)[0]));
   const head = box < 0 ? 0 : HEADER;
   const headW = box < 0 ? 0 : textWidth("▾ " + NODES[box].title, BOLD) +
     textWidth(headerText(NODES[box]), FONT) + 40;
-  const inner = Math.max(...widths, headW - 2 * PAD - GUTTER, 0);
+  const inner = Math.max(right - left, headW - 2 * PAD - GUTTER, 0);
+  const shift = PAD - left + (inner - (right - left)) / 2;
   let y = head + PAD;
   const rowBoxes = [];
   live.forEach((r, i) => {
-    let x = PAD + (inner - widths[i]) / 2;
-    for (const id of r) {
-      geo.rel.set(id, [x, y]);
-      x += geo.size.get(id)[0] + GAP_X;
-    }
+    for (const id of r) geo.rel.set(id, [xs.get(id) + shift, y]);
     rowBoxes.push([y, y + heights[i]]);
     y += heights[i] + GAP_Y;
   });
   geo.rows.set(box, rowBoxes);
+  geo.rowItems.set(box, live);
   return [inner + 2 * PAD + GUTTER, y - GAP_Y + PAD];
+}
+
+// x of every item: the first row packed; each later item centred under the items that
+// feed it (so chains run straight down and branches keep their columns), then pushed
+// right as little as needed to keep its row in order without overlaps
+function placeRows(rows, deps, geo) {
+  const xs = new Map(), centre = (id) => xs.get(id) + geo.size.get(id)[0] / 2;
+  rows.forEach((row, r) => {
+    const want = new Map(row.map((id, i) => {
+      const feeds = (deps.get(id) || []).filter((src) => xs.has(src));
+      const c = feeds.length ? feeds.reduce((s, src) => s + centre(src), 0) / feeds.length
+                             : (r === 0 ? i * 1e-6 : null);
+      return [id, c];
+    }));
+    const order = [...row].sort((a, b) => (want.get(a) ?? 0) - (want.get(b) ?? 0) || a - b);
+    let edge = -Infinity;  // right end of the row so far
+    for (const id of order) {
+      const w = geo.size.get(id)[0];
+      const next = edge + GAP_X;  // -Infinity for the first item of a row
+      const x = r === 0 || want.get(id) == null ? Math.max(next, 0)
+        : Math.max(want.get(id) - w / 2, next);
+      xs.set(id, x);
+      edge = x + w;
+    }
+  });
+  return xs;
 }
 
 function place(items, x0, y0, geo) {
@@ -171,7 +196,7 @@ function layout() {
     deps.get(e.ib).push(e.ia);
   }
   const geo = { size: new Map(), rel: new Map(), abs: new Map(), row: new Map(),
-                rows: new Map() };
+                rows: new Map(), rowItems: new Map() };
   const [w, h] = layoutBox(-1, ROOTS, deps, geo);
   geo.abs.set(-1, [0, 0, w, h]);
   place(ROOTS, 0, 0, geo);
@@ -228,6 +253,18 @@ function entryPath(geo, to, box, lane) {
   }
 }
 
+// whether a skip edge can run straight down at x past the rows between its ends
+function columnFree(geo, e, x) {
+  const rows = geo.rowItems.get(e.box);
+  for (let r = geo.row.get(e.ia) + 1; r < geo.row.get(e.ib); r++) {
+    for (const id of rows[r]) {
+      const [ix, , iw] = geo.abs.get(id);
+      if (x > ix - 8 && x < ix + iw + 8) return false;
+    }
+  }
+  return true;
+}
+
 function edgePath(geo, e, lane) {
   const out = exitPath(geo, e.from, e.box, lane);
   const into = entryPath(geo, e.to, e.box, lane);
@@ -239,6 +276,10 @@ function edgePath(geo, e, lane) {
     const my = (py + qy) / 2;
     d += `C${px.toFixed(1)},${my.toFixed(1)} ${qx.toFixed(1)},${my.toFixed(1)} ` +
          `${qx.toFixed(1)},${qy.toFixed(1)}`;
+  } else if (columnFree(geo, e, px)) {
+    const my = qy - GAP_Y / 2;
+    d += line([[px, qy - GAP_Y]]) + `C${px.toFixed(1)},${my.toFixed(1)} ` +
+         `${qx.toFixed(1)},${my.toFixed(1)} ${qx.toFixed(1)},${qy.toFixed(1)}`;
   } else {
     const g = gutterX(geo, e.box, lane);
     d += line([[px, py + GAP_Y / 2], [g, py + GAP_Y / 2], [g, qy - GAP_Y / 2],
