@@ -19,7 +19,7 @@ from conftest import run_cli
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else \
     shutil.which("chromedriver")
-PAGES = ("inception_resnet_v2", "inception_v3", "googlenet", "bn_inception")
+PAGES = ("inception_resnet_v2", "inception_v3", "inception_v4", "googlenet", "bn_inception")
 
 
 def _missing(reason: str) -> None:
@@ -152,6 +152,16 @@ def test_search_reveals_a_layer_deep_inside_closed_blocks(page):
     for path in ("repeat_1", "repeat_1.7", "repeat_1.7.branch1.2"):
         assert node(driver, path).get_attribute("aria-expanded") == "true"
     shot(driver, "irv2_search_deep")
+
+
+def test_a_plain_top_level_sequence_opens_with_the_page(page):
+    driver = page("inception_v4")
+    drawn = nodes(driver)
+    assert len(drawn) <= 30
+    assert [n["path"] for n in drawn if n["kind"] == "ReductionA"] == ["features.10"]
+    assert nodes(driver, '[data-path="features"]')[0]["expanded"] == "true"
+    tops = nodes(driver, '[data-depth="1"]')
+    assert sum(int(n["params"]) for n in tops) == summary("inception_v4")["params"]
 
 
 @pytest.mark.parametrize("name", ["inception_v3", "googlenet", "bn_inception"])

@@ -144,7 +144,8 @@ class TreeRows:
 
     @staticmethod
     def opens_with_parent(scope: Scope) -> bool:
-        """Plain sequences (the branches of a block) open when their block opens."""
+        """Plain sequences (a block's branches, a top-level ``features``) open with their
+        parent, the page counting as open: the page looks through them as summary does."""
         return scope.kind == "seq" and not _is_repeat(scope)
 
     def edges(self) -> list[int]:

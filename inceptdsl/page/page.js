@@ -403,12 +403,17 @@ function toggle(id) {
   if (open.has(id)) {
     closeAll(id);
   } else {
-    open.add(id);
-    for (const c of NODES[id].children) if (NODES[c].auto) open.add(c);
+    openWithBranches(id);
   }
   draw(id);
   const el = elementOf(id);
   if (el) el.focus({ preventScroll: true });
+}
+
+// a block opens with its plain sequences (its branches), as summary looks through them
+function openWithBranches(id) {
+  open.add(id);
+  for (const c of NODES[id].children) if (NODES[c].auto) openWithBranches(c);
 }
 
 function closeAll(id) {
@@ -583,7 +588,7 @@ $("blocks").addEventListener("keydown", (ev) => {
   const tr = ev.target.closest("tr[data-id]");
   if (tr && ev.key === "Enter") reveal(idOf(tr));
 });
-$("collapse").addEventListener("click", () => { open.clear(); draw(null); });
+$("collapse").addEventListener("click", () => { initialOpen(); draw(null); });
 $("expand").addEventListener("click", () => expandAll());
 
 function expandAll() {
@@ -598,7 +603,16 @@ document.addEventListener("keydown", (ev) => {
 
 // ------------------------------------------------------------------ start
 
-for (const n of NODES) if (n.depth + 1 < DATA.open_depth && expandable(n.id)) open.add(n.id);
+// the opening state: blocks closed below --depth, plain top-level sequences looked through
+function initialOpen() {
+  open.clear();
+  for (const id of ROOTS) if (NODES[id].auto && expandable(id)) openWithBranches(id);
+  for (const n of NODES) {
+    if (n.depth + 1 < DATA.open_depth && expandable(n.id)) openWithBranches(n.id);
+  }
+}
+
+initialOpen();
 buildTables();
 draw(null);
 window.inceptdslPage = { nodes: NODES, toggle, reveal, search, layout, expandAll, draw };
