@@ -248,7 +248,6 @@ function entryPath(geo, to, box, lane) {
       x = gutterX(geo, parent, lane);
       pts.push([pts[pts.length - 1][0], top - GAP_Y / 2], [x, top - GAP_Y / 2]);
     }
-    pts.push([x, py + HEADER - 4]);
     pts.push([x, py]);
   }
 }
