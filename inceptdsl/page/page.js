@@ -207,7 +207,7 @@ function layout() {
 
 function rowSpan(geo, id) {
   const box = NODES[id].parent;
-  const [bx, by] = geo.abs.get(box);
+  const [, by] = geo.abs.get(box);
   const [top, bottom] = geo.rows.get(box)[geo.row.get(id)];
   return [by + top, by + bottom];
 }
