@@ -201,7 +201,10 @@ def test_keyboard_opens_closes_and_jumps_to_search(page):
     assert driver.switch_to.active_element.get_attribute("data-path") == "Mixed_5b"
     details = driver.find_element("id", "details").text
     assert "Mixed_5b" in details and "inception_v3.yaml:" in details
-    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    driver.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    assert driver.switch_to.active_element.get_attribute("data-path") == "Mixed_5b.branch1x1"
+    driver.switch_to.active_element.send_keys(Keys.ARROW_UP)
+    driver.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
     assert node(driver, "Mixed_5b").get_attribute("aria-expanded") == "false"
     tabbable = driver.execute_script(
         "return [...document.querySelectorAll('[data-path]')].every(e => e.tabIndex === 0)")

@@ -550,6 +550,11 @@ layer.addEventListener("keydown", (ev) => {
   else if (ev.key === "ArrowLeft" && isOpen(id)) { ev.preventDefault(); toggle(id); }
   else if (ev.key === "ArrowRight" && expandable(id) && !isOpen(id)) {
     ev.preventDefault(); toggle(id);
+  } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    ev.preventDefault();
+    const all = [...layer.querySelectorAll(".node")];
+    const next = all[all.indexOf(el) + (ev.key === "ArrowDown" ? 1 : -1)];
+    if (next) { next.focus(); next.scrollIntoView({ block: "nearest", inline: "nearest" }); }
   }
 });
 layer.addEventListener("focusin", (ev) => {
