@@ -115,7 +115,7 @@ class BaseGenerator:
                 lines.append(f"if {to_code(entry.cond)}:")
                 lines += [INDENT + line for line in self._build_entries(entry.items)]
             elif isinstance(entry, Loop):
-                lines.append(f"for _ in range({to_code(entry.count)}):")
+                lines.append(f"for {entry.index or '_'} in range({to_code(entry.count)}):")
                 lines += [INDENT + line for line in self._build_entries(entry.items)]
         return lines
 

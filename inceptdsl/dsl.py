@@ -22,7 +22,7 @@ from typing import Any
 from .errors import SourceSpan, SpecError
 from .yamlsrc import YList, YMap, YStr
 
-FORMS = ("concat", "add", "seq", "repeat")
+FORMS = ("concat", "add", "mul", "seq", "repeat")
 _PARSER: Any = None
 _CONSTANTS = {"true": True, "True": True, "false": False, "False": False,
               "null": None, "none": None, "None": None}
@@ -441,6 +441,7 @@ class _Builder:
         return out
 
     item_add = item_concat
+    item_mul = item_concat
 
     def item_repeat(self, tree: Any) -> YMap:
         out = _new_map(self.span(tree))

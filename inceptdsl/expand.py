@@ -21,9 +21,9 @@ from .errors import SourceSpan, SpecError
 from .expr import Expr, evaluate
 from .ir import Graph, Scope, SideOutput
 from .naming import MODULE_ATTRIBUTES, attr_names
-from .ops import OPS, OpError, scale_width
+from .ops import FORM_OPS, OPS, OpError, scale_width
 from .passes.shapes import infer_node
-from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
+from .spec import Add, BlockDef, Concat, Layer, Mul, Node, Ref, Repeat, Seq, Spec
 
 MAX_GRAPH_NODES = 20_000  # ops (the largest shipped spec has ~800)
 MAX_REPEAT = 10_000
@@ -109,9 +109,14 @@ class Expander:
             raise SpecError(f"a named sequence holds layers only, not '{_form(n)}'", n.span,
                             hint="define a block for this part and call it")
         if isinstance(n, Concat):
-            return self.merge("concat", n, [self.node(b, x, ctx) for b in n.branches], ctx)
+            inputs = self.split(n, x, ctx) if n.split is not None else [x] * len(n.branches)
+            outs = [self.node(b, i, ctx) for b, i in zip(n.branches, inputs, strict=True)]
+            return self.merge("concat", n, outs, ctx)
         if isinstance(n, Add):
             return self.add(n, x, ctx)
+        if isinstance(n, Mul):
+            outs = [self.node(b, x, ctx) for b in n.branches]
+            return self.merge("mul", n, outs, ctx) if len(outs) > 1 else outs[0]
         if isinstance(n, Ref):
             return self._lookup(n.target, n.span, ctx)
         raise SpecError(f"unsupported node {type(n).__name__}", n.span)
@@ -148,11 +153,25 @@ class Expander:
             path = self._path(n, ctx)
             scope = self._child_scope(path, "seq", "Sequential", n.span, ctx)
             inner = replace(ctx, prefix=path + ".", scope=scope, numbered=True, counter=[0])
-        for _ in range(count):
-            x = self.node(n.body, x, inner)
+        for i in range(count):
+            body_ctx = inner if n.index is None else replace(inner, env={**inner.env,
+                                                                          n.index: i})
+            x = self.node(n.body, x, body_ctx)
         if inner is not ctx:
             inner.scope.output = x
         return x
+
+    def split(self, n: Concat, x: str, ctx: Ctx) -> list[str]:
+        """The inputs of a split concat: one channel slice of ``x`` per branch."""
+        sizes = split_sizes(evaluate(n.split, ctx.env), len(n.branches),
+                            self.graph.shape(x)[0], n.split.span)
+        inputs, start = [], 0
+        for size in sizes:
+            sid = self._functional_id("slice", replace(n, name=None), ctx)
+            attrs = OPS["slice"].bind([start, start + size], {}, None)
+            inputs.append(self._emit(sid, "slice", attrs, [x], n.split.span, ctx))
+            start += size
+        return inputs
 
     def merge(self, op: str, n: Node, inputs: list[str], ctx: Ctx) -> str:
         node_id = self._functional_id(op, n, ctx)
@@ -183,7 +202,7 @@ class Expander:
         op = OPS.get(n.callee)
         if op is not None and n.inline:
             raise SpecError("'inline' applies to block calls, not ops", n.span)
-        if op is None or op.name in ("concat", "add", "input"):
+        if op is None or op.name in FORM_OPS:
             from .expr import did_you_mean
 
             known = [*self.spec.blocks, *(k for k in OPS if k not in ("input",))]
@@ -369,6 +388,24 @@ def mangle(prefix: str, member: str) -> str:
     return prefix + member if member.startswith("_") else f"{prefix}_{member}"
 
 
+def split_sizes(value: Any, branches: int, channels: Any, span: SourceSpan) -> list:
+    """Check a concat's ``split``: one channel count per branch, adding up to the input.
+
+    >>> split_sizes([40, 8, 8, 8], 4, 64, None)
+    [40, 8, 8, 8]
+    """
+    if not isinstance(value, (list, tuple)) or len(value) != branches:
+        raise SpecError(f"'split' needs a list of {branches} channel counts (one per "
+                        f"branch), found {value!r}", span)
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+        raise SpecError(f"'split' sizes must be whole numbers >= 1, found {list(value)!r}",
+                        span)
+    if sum(value) != channels:
+        raise SpecError(f"'split' sizes {list(value)!r} add up to {sum(value)}, but the "
+                        f"input has {channels} channels", span)
+    return list(value)
+
+
 def _knobs() -> dict[str, Any]:
     from .spec import KNOBS
 
@@ -377,4 +414,4 @@ def _knobs() -> dict[str, Any]:
 
 
 def _form(n: Node) -> str:
-    return {"Concat": "concat", "Add": "add", "Ref": "ref"}.get(type(n).__name__, "?")
+    return {"Concat": "concat", "Add": "add", "Mul": "mul", "Ref": "ref"}.get(type(n).__name__, "?")

@@ -276,7 +276,7 @@ class DslPrinter(Printer):
 
     def branches(self, items: Any, indent: int, span: SourceSpan | None) -> None:
         if not isinstance(items, list) or not items:
-            raise _cannot("'concat' and 'add' take a list of branches", items, span)
+            raise _cannot("'concat', 'add' and 'mul' take a list of branches", items, span)
         for i, item in enumerate(items):
             item_span = _item_span(items, i, span)
             chain = self.chain(item, indent) if isinstance(item, list) else None
@@ -321,7 +321,13 @@ class DslPrinter(Printer):
         keys = [k for k in MODIFIER_KEYS if k in node and k not in skip]
         if not keys:
             return ""
-        return " {" + ", ".join(f"{k}: {self.scalar(node[k])}" for k in keys) + "}"
+        return " {" + ", ".join(f"{k}: {self.modifier(node[k])}" for k in keys) + "}"
+
+    def modifier(self, value: Any) -> str:
+        """A modifier's value; a YAML list (``split``) prints as an expression list."""
+        if isinstance(value, list):
+            return "[" + ", ".join(self.scalar(v) for v in value) + "]"
+        return self.scalar(value)
 
     def mapping(self, node: dict, span: SourceSpan | None) -> tuple[str, Any]:
         forms = [k for k in node if k in FORM_KEYS]
@@ -540,7 +546,7 @@ def node_plain(node: Any) -> Any:
     ('Seq', {}, [('Layer', {'name': 'a'}, 'conv(8, 1)')])
     """
     from .expr import Expr, source_of
-    from .spec import Add, Concat, Layer, Ref, Repeat, Seq
+    from .spec import Add, Concat, Layer, Mul, Ref, Repeat, Seq
 
     common = {k: (source_of(v) if isinstance(v, Expr) else v) for k, v in (
         ("name", node.name), ("when", node.when), ("side", node.side or None),
@@ -550,12 +556,13 @@ def node_plain(node: Any) -> Any:
         return ("Layer", common, source_of(node.call))
     if isinstance(node, Seq):
         return ("Seq", common, [node_plain(n) for n in node.items])
-    if isinstance(node, (Concat, Add)):
+    if isinstance(node, (Concat, Add, Mul)):
         extra = [source_of(e) if e is not None else None for e in (
-            getattr(node, "scale", None), getattr(node, "act", None))]
+            getattr(node, "scale", None), getattr(node, "act", None),
+            getattr(node, "split", None))]
         return (type(node).__name__, common, [node_plain(b) for b in node.branches], extra)
     if isinstance(node, Repeat):
-        return ("Repeat", common, source_of(node.count), node_plain(node.body))
+        return ("Repeat", common, source_of(node.count), node_plain(node.body), node.index)
     if isinstance(node, Ref):
         return ("Ref", common, node.target)
     raise TypeError(node)

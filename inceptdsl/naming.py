@@ -17,7 +17,7 @@ import keyword
 import re
 from collections.abc import Callable
 
-from .spec import Add, Concat, Layer, Node, Repeat, Seq
+from .spec import Add, Concat, Layer, Mul, Node, Repeat, Seq
 
 # Attributes of torch.nn.Module / flax.nnx.Module that a layer name must not shadow.
 MODULE_ATTRIBUTES = frozenset(
@@ -103,7 +103,7 @@ def class_nodes(body: Node):
     if isinstance(body, Seq) and body.name is None:
         for item in body.items:
             yield from class_nodes(item)
-    elif isinstance(body, (Concat, Add)):
+    elif isinstance(body, (Concat, Add, Mul)):
         for branch in body.branches:
             yield from class_nodes(branch)
 

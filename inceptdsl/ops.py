@@ -69,6 +69,7 @@ class OpDef:
     aliases: tuple[str, ...] = ()
     example: str = ""
     width_attr: str | None = None  # the channel count the global width knob scales
+    module: bool = True  # False: a learned tensor held by the enclosing module, not a layer
 
     def bind(self, args: list, kwargs: dict, _span: Any) -> dict:
         """Bind call arguments to attributes, filling defaults and normalising kinds."""
@@ -205,6 +206,12 @@ def _prob(value: Any) -> float:
     return value
 
 
+def _gelu_approx(value: Any) -> str:
+    if value not in ("none", "tanh"):
+        raise ValueError(f"approximate is 'none' or 'tanh', found {value!r}")
+    return str(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, found {value!r}")
@@ -214,6 +221,7 @@ def _bool(value: Any) -> bool:
 _KINDS: dict[str, Callable[[Any], Any]] = {
     "int": _int, "pos": _pos, "pair": _pair, "pair0": _pair0, "opt_pair": _opt_pair,
     "padding": _padding, "float": _float, "prob": _prob, "bool": _bool,
+    "gelu_approx": _gelu_approx,
 }
 
 
@@ -434,17 +442,63 @@ def _concat_shape(a: dict, ins: list[Shape]) -> Shape:
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
-def _add_check(a: dict, ins: list[Shape]) -> None:
+def broadcast_shape(op: str, ins: list[Shape]) -> Shape:
+    """The shape of an elementwise merge: equal shapes, or sizes of 1 broadcast (NumPy rule).
+
+    An SE gate (``C x 1 x 1``) scales a ``C x H x W`` map:
+
+    >>> broadcast_shape("mul", [(256, 35, 35), (256, 1, 1)])
+    (256, 35, 35)
+    """
+    out = list(ins[0])
     for shape in ins[1:]:
-        if tuple(shape) != tuple(ins[0]):
+        if len(shape) != len(out) or any(
+                a != b and 1 not in (a, b) for a, b in zip(out, shape, strict=True)):
             sizes = ", ".join(fmt_shape(s) for s in ins)
-            raise OpError(f"add needs equal shapes, got {sizes}",
-                          hint="make the branch output channels match the input "
-                               "(e.g. conv(in_channels, 1))")
+            raise OpError(f"{op} needs equal shapes, got {sizes}",
+                          hint="sizes of 1 broadcast (C x 1 x 1 against C x H x W); make the "
+                               "branch output channels match the input (e.g. "
+                               "conv(in_channels, 1))")
+        out = [b if a == 1 else a for a, b in zip(out, shape, strict=True)]
+    return tuple(out)
 
 
-def _add_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+def _merge_check(op: str) -> Callable:
+    return lambda a, ins: broadcast_shape(op, ins) and None
+
+
+def _merge_shape(op: str) -> Callable:
+    return lambda a, ins: broadcast_shape(op, ins)
+
+
+def _merge_flops(a: dict, ins: list[Shape], out: Shape) -> int:
+    """One operation per output element for each input after the first (FLOPs, not MACs)."""
     return (len(ins) - 1) * numel(out)
+
+
+def _norm_params(a: dict, ins: list[Shape]) -> int:
+    return 2 * ins[0][0] if a["affine"] else 0
+
+
+def _group_check(a: dict, ins: list[Shape]) -> None:
+    _spatial(ins[0], "groupnorm")
+    if ins[0][0] % a["groups"]:
+        raise OpError(f"groupnorm groups={a['groups']} must divide the channels "
+                      f"({ins[0][0]})", "groups")
+
+
+def _slice_shape(a: dict, ins: list[Shape]) -> Shape:
+    return (a["stop"] - a["start"], *ins[0][1:])
+
+
+def _slice_check(a: dict, ins: list[Shape]) -> None:
+    if not 0 <= a["start"] < a["stop"] <= ins[0][0]:
+        raise OpError(f"slice({a['start']}, {a['stop']}) must pick a non-empty range of the "
+                      f"{ins[0][0]} input channels", "stop")
+
+
+def _layer_scale_params(a: dict, ins: list[Shape]) -> int:
+    return ins[0][0]
 
 
 def _lrn_flops(a: dict, ins: list[Shape], out: Shape) -> int:
@@ -480,13 +534,40 @@ OP_LIST: list[OpDef] = [
           kind="norm", example="lrn(5, alpha=0.0001, beta=0.75)"),
     _activation("relu", "max(x, 0)"),
     _activation("relu6", "min(max(x, 0), 6)"),
-    _activation("gelu", "Gaussian error linear unit"),
-    _activation("silu", "x * sigmoid(x)"),
+    _activation("gelu", "Gaussian error linear unit (exact, or approximate='tanh')",
+                [Attr("approximate", "gelu_approx", "none")]),
+    OpDef("silu", [], _same, f"{_ACT_DOC}: x * sigmoid(x)", flops=_per_element(1),
+          kind="act", aliases=("swish",), example="silu"),
     _activation("sigmoid", "1 / (1 + exp(-x))"),
+    _activation("hardsigmoid", "relu6(x + 3) / 6"),
     _activation("tanh", "hyperbolic tangent"),
     _activation("elu", "exponential linear unit"),
     _activation("hardswish", "x * relu6(x + 3) / 6"),
     _activation("leaky_relu", "max(x, slope * x)", [Attr("slope", "float", 0.01)]),
+    OpDef("softmax", [], _same, "Softmax over channels (dim 1 of NCHW, or of a vector).",
+          flops=_per_element(3), kind="act", example="softmax"),
+    OpDef("layernorm", [Attr("eps", "float", 1e-5), Attr("affine", "bool", True)], _same,
+          "Layer normalisation over channels: nn.LayerNorm on vectors, timm's LayerNorm2d "
+          "on C x H x W maps (each position normalised over its C channels).",
+          params=_norm_params, flops=_per_element(5), kind="norm",
+          example="layernorm(eps=1e-6)"),
+    OpDef("groupnorm", [Attr("groups", "pos"), Attr("eps", "float", 1e-5),
+                        Attr("affine", "bool", True)], _same,
+          "Group normalisation of a C x H x W map (groups must divide C).",
+          params=_norm_params, check=_group_check, flops=_per_element(5), kind="norm",
+          example="groupnorm(8)"),
+    OpDef("layer_scale", [Attr("init", "float", 1e-6)], _same,
+          "A learned per-channel scale (ConvNeXt's layer scale): a parameter of C values "
+          "starting at `init`, held by the enclosing module under the layer's name "
+          "(timm's `gamma`).", params=_layer_scale_params, flops=_per_element(1),
+          kind="act", example="layer_scale(1e-6)", module=False),
+    OpDef("drop_path", [Attr("p", "prob", 0.0)], _same,
+          "Stochastic depth: in training, zeroes whole samples with probability p and "
+          "scales the others by 1 / (1 - p); identity in eval.", kind="reg",
+          example="drop_path(0.1)"),
+    OpDef("slice", [Attr("start", "int"), Attr("stop", "pos")], _slice_shape,
+          "Channels start..stop-1 of the input (x[:, start:stop]).", check=_slice_check,
+          kind="reshape", example="slice(0, 16)"),
     OpDef("maxpool", _pool_attrs(False), _pool_shape,
           "Max pooling; stride defaults to the kernel; `ceil` is PyTorch's ceil_mode.",
           flops=_pool_flops, check=_pool_check, kind="pool",
@@ -522,8 +603,11 @@ OP_LIST: list[OpDef] = [
           flops=_per_element(1), kind="act", example="scale(0.17)"),
     OpDef("concat", [], _concat_shape, "Concatenation on channels (the `concat` form).",
           check=_concat_check, arity=0, kind="merge"),
-    OpDef("add", [], _same, "Elementwise sum (the `add` form).", check=_add_check,
-          flops=_add_flops, arity=0, kind="merge"),
+    OpDef("add", [], _merge_shape("add"), "Elementwise sum (the `add` form); shapes "
+          "broadcast.", check=_merge_check("add"), flops=_merge_flops, arity=0, kind="merge"),
+    OpDef("mul", [], _merge_shape("mul"), "Elementwise product (the `mul` form), e.g. a "
+          "gate: C x 1 x 1 broadcasts against C x H x W.", check=_merge_check("mul"),
+          flops=_merge_flops, arity=0, kind="merge"),
     OpDef("input", [], _same, "The network input.", arity=0, kind="io"),
 ]
 
@@ -533,4 +617,5 @@ for _op in OP_LIST:
     for _alias in _op.aliases:
         OPS[_alias] = _op
 
-USER_OPS = sorted(k for k, v in OPS.items() if v.name not in ("concat", "add", "input"))
+FORM_OPS = ("concat", "add", "mul", "input")
+USER_OPS = sorted(k for k, v in OPS.items() if v.name not in FORM_OPS)

@@ -22,6 +22,8 @@ class, otherwise the spec cannot be one class per block and the error says why.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,8 +37,20 @@ from .expr import (
     to_code,
 )
 from .naming import MODULE_ATTRIBUTES, Namespace, attr_names, class_nodes, snake
-from .ops import OPS, OpDef, OpError, scale_width
-from .spec import GENERATED_NAMES, Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec
+from .ops import OPS, OpDef, OpError, broadcast_shape, scale_width
+from .spec import (
+    GENERATED_NAMES,
+    Add,
+    BlockDef,
+    Concat,
+    Layer,
+    Mul,
+    Node,
+    Ref,
+    Repeat,
+    Seq,
+    Spec,
+)
 
 # ---------------------------------------------------------------------------- plan model
 
@@ -89,10 +103,12 @@ class Conditional:
 
 @dataclass
 class Loop:
-    """Items of a sequence built ``count`` times (``count`` a block parameter)."""
+    """Items of a sequence built ``count`` times (``count`` a block parameter); ``index``
+    names the loop variable when the items depend on the copy's number."""
 
     count: Any
     items: list
+    index: str | None = None
 
 
 @dataclass
@@ -149,6 +165,24 @@ class Sum:
     out: str
     args: list[str]
     scale_attr: str | None = None
+
+
+@dataclass
+class Prod:
+    """``out = args[0] * args[1] * ...`` (the ``mul`` form; shapes broadcast)."""
+
+    out: str
+    args: list[str]
+
+
+@dataclass
+class Split:
+    """``outs = torch.split(arg, sizes, dim=1)``; ``attr`` holds symbolic sizes."""
+
+    outs: list[str]
+    arg: str
+    sizes: tuple
+    attr: str | None = None
 
 
 @dataclass
@@ -263,6 +297,7 @@ class Planner:
         self.signatures: dict[str, tuple[str, SourceSpan]] = {}
         self.order: list[str] = []
         self.helpers: set[str] = set()
+        self.stack: list[str] = []  # the block calls being planned, innermost last
 
     def run(self) -> NetworkPlan:
         spec = self.spec
@@ -352,6 +387,8 @@ class Planner:
             return self.concat(n, x, b, env, lane)
         if isinstance(n, Add):
             return self.add(n, x, b, env, lane)
+        if isinstance(n, Mul):
+            return self.mul(n, x, b, env, lane)
         if isinstance(n, Ref):
             return self._ref(n.target, n.span, b)
         raise SpecError(f"unsupported node {type(n).__name__}", n.span)
@@ -443,6 +480,24 @@ class Planner:
 
     def block_call(self, n: Layer, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
         bdef = self.spec.blocks[n.callee]
+        with self._entering(n):
+            return self._block_call(n, bdef, x, b, env, lane, cond)
+
+    @contextmanager
+    def _entering(self, n: Layer) -> Iterator[None]:
+        """Plan inside a block call; a block that calls itself is an error, even one the
+        expander never reached (behind a false condition), instead of endless recursion."""
+        if n.callee in self.stack:
+            chain = " -> ".join([*self.stack, n.callee])
+            raise SpecError(f"block '{n.callee}' calls itself ({chain})", n.span)
+        self.stack.append(n.callee)
+        try:
+            yield
+        finally:
+            self.stack.pop()
+
+    def _block_call(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, env: Env, lane: str,
+                    cond: Any) -> Val:
         args, inner = self._bind(n, bdef, x, env)
         if n.inline:
             return self._inline(n, bdef, x, b, inner, lane)
@@ -600,12 +655,18 @@ class Planner:
     def _layer_ctor(self, n: Layer, x: Val, b: Builder, env: Env) -> tuple[Any, Val]:
         if n.callee in self.spec.blocks:
             bdef = self.spec.blocks[n.callee]
-            args, inner = self._bind(n, bdef, x, env)
-            ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
+            with self._entering(n):
+                args, inner = self._bind(n, bdef, x, env)
+                ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
             return ctor, Val(x.var, out.channels, out.shape)
         op = OPS.get(n.callee)
         if op is None:
             raise SpecError(f"unknown op or block '{n.callee}'", n.span)
+        if not op.module:
+            raise SpecError(f"'{op.name}' is a learned tensor of its module, not a layer: it "
+                            "cannot be an item of a named sequence or repeat", n.span,
+                            hint="give it a name in a block body (e.g. 'gamma: "
+                                 f"{op.example}')")
         ctor = self.op_ctor(n, op, x, env)
         return ctor, Val(x.var, self._op_channels(op, ctor, x), ctor.out_shape)
 
@@ -615,6 +676,8 @@ class Planner:
             raise SpecError(f"repeat count must be a whole number, found {con!r}", n.count.span)
         if con == 0 and not is_symbolic(sym):
             return x
+        if n.index is not None:
+            return self._indexed_repeat(n, x, b, env, items, sym, con)
         if isinstance(n.body, Layer):
             ctor, out = self._layer_ctor(n.body, x, b, env)
             if _same(out.channels, x.channels) and (is_symbolic(sym) or con > 1):
@@ -634,19 +697,57 @@ class Planner:
             out = self._item(n.body, out, b, env, [])
         return out if con else x
 
+    def _indexed_repeat(self, n: Repeat, x: Val, b: Builder, env: Env, items: list,
+                        sym: Any, con: int) -> Val:
+        """A repeat whose body reads its copy's number (``index``), e.g. a drop-path rate."""
+        if not is_symbolic(sym):
+            for i in range(con):
+                x = self._item(n.body, x, b, _indexed(env, n.index, i, i), items)
+            return x
+        sub: list = []
+        out = self._item(n.body, x, b, _indexed(env, n.index, Sym(n.index), 0), sub)
+        if not _same(out.channels, x.channels):
+            raise SpecError("a repeat whose count is a parameter needs a body that keeps "
+                            "the channel count", n.span)
+        items.append(Loop(sym, sub, n.index))
+        for i in range(1, con):
+            out = self._item(n.body, out, b, _indexed(env, n.index, i, i), [])
+        return out if con else x
+
     # -------------------------------------------------------------- merges
 
     def concat(self, n: Concat, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        outs = self._branches(n.branches, x, b, env, "branch")
+        inputs = self._split(n, x, b, env) if n.split is not None else [x] * len(n.branches)
+        outs = self._branches(n.branches, inputs, b, env, "branch")
         shape = OPS["concat"].shape({}, [o.shape for o in outs])
         channels = _sum(o.channels for o in outs)
+        if n.split is not None and all(_same(o.channels, i.channels)
+                                       for o, i in zip(outs, inputs, strict=True)):
+            channels = x.channels  # each branch keeps its slice: the input's channels
         b.stmt(Cat(lane, [o.var for o in outs]))
         return Val(lane, channels, shape)
 
-    def _branches(self, branches: list[Node], x: Val, b: Builder, env: Env,
+    def _split(self, n: Concat, x: Val, b: Builder, env: Env) -> list[Val]:
+        """``x_a, x_b, ... = torch.split(x, sizes, dim=1)``: one input per branch."""
+        from .expand import split_sizes
+
+        sym, con = env.both(n.split)
+        sizes = split_sizes(con, len(n.branches), x.shape[0], n.split.span)
+        sym = list(sym) if isinstance(sym, (list, tuple)) else sizes
+        attr = None
+        if is_symbolic(sym):  # forward cannot see constructor parameters
+            attr = b.attrs.fresh("split_sizes")
+            b.decl(Decl(attr, tuple(sym), None, n.split.span))
+        names = [b.vars.fresh("x_" + _branch_name(br, f"branch{i}"))
+                 for i, br in enumerate(n.branches)]
+        b.stmt(Split(names, x.var, tuple(sym), attr))
+        return [Val(v, c, (size, *x.shape[1:]))
+                for v, c, size in zip(names, sym, sizes, strict=True)]
+
+    def _branches(self, branches: list[Node], inputs: list[Val], b: Builder, env: Env,
                   default: str, leading_name_only: bool = False) -> list[Val]:
         outs = []
-        for i, branch in enumerate(branches):
+        for i, (branch, x) in enumerate(zip(branches, inputs, strict=True)):
             fallback = default if i == 0 and leading_name_only else f"{default}{i}"
             base = _branch_name(branch, fallback, leading_name_only)
             if b.mangle is not None and base.startswith("_"):
@@ -658,20 +759,34 @@ class Planner:
         return outs
 
     def add(self, n: Add, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        outs = self._branches(n.branches, x, b, env, "out", leading_name_only=True)
-        for o in outs[1:]:
-            if o.shape != outs[0].shape:
-                raise SpecError("add needs equal shapes", n.span)
+        outs = self._branches(n.branches, [x] * len(n.branches), b, env, "out",
+                              leading_name_only=True)
+        shape = self._broadcast("add", outs, n)
         scale_attr = None
         if n.scale is not None:
             sym, _ = env.both(n.scale)
             scale_attr = b.attrs.fresh("scale")
             b.decl(Decl(scale_attr, sym, None, n.scale.span))
         b.stmt(Sum(lane, [o.var for o in outs], scale_attr))
-        out = Val(lane, outs[0].channels, outs[0].shape)
+        out = Val(lane, _channels_of(outs, shape), shape)
         if n.act is not None:
             out = self._activation(n, out, b, env, lane)
         return out
+
+    def mul(self, n: Mul, x: Val, b: Builder, env: Env, lane: str) -> Val:
+        outs = self._branches(n.branches, [x] * len(n.branches), b, env, "out",
+                              leading_name_only=True)
+        if len(outs) == 1:
+            return outs[0]
+        shape = self._broadcast("mul", outs, n)
+        b.stmt(Prod(lane, [o.var for o in outs]))
+        return Val(lane, _channels_of(outs, shape), shape)
+
+    def _broadcast(self, op: str, outs: list[Val], n: Node) -> tuple:
+        try:
+            return broadcast_shape(op, [o.shape for o in outs])
+        except OpError as exc:
+            raise SpecError(str(exc), n.span, hint=exc.hint) from None
 
     def _activation(self, n: Add, x: Val, b: Builder, env: Env, lane: str) -> Val:
         sym, con = env.both(n.act)
@@ -756,6 +871,16 @@ def _guarded_flow(x: Val, out: Val, cond: Any, present: bool) -> Val:
     channels = out.channels if _same(out.channels, x.channels) else Sym(
         f"{to_code(out.channels)} if {to_code(cond)} else {to_code(x.channels)}", 0)
     return Val(out.var, channels, out.shape if present else x.shape)
+
+
+def _indexed(env: Env, name: str, sym: Any, con: Any) -> Env:
+    """``env`` with a repeat's index bound (symbolic and concrete)."""
+    return Env({**env.sym, name: sym}, {**env.con, name: con})
+
+
+def _channels_of(outs: list[Val], shape: tuple) -> Any:
+    """The (symbolic) channels of a broadcast merge: a branch that has all of them."""
+    return next((o.channels for o in outs if o.shape[0] == shape[0]), outs[0].channels)
 
 
 def _camel(name: str) -> str:
@@ -857,7 +982,8 @@ def _ctor_text(ctor: Any) -> str:
     if isinstance(ctor, Repeated):
         return f"{_ctor_text(ctor.ctor)} x {to_code(ctor.count)}"
     if isinstance(ctor, (Conditional, Loop)):
-        head = to_code(ctor.cond if isinstance(ctor, Conditional) else ctor.count)
+        head = to_code(ctor.cond) if isinstance(ctor, Conditional) else \
+            f"{to_code(ctor.count)}, {ctor.index}"
         return f"{type(ctor).__name__}({head})[" + ", ".join(
             _entry_text(e) for e in ctor.items) + "]"
     return to_code(ctor)

@@ -99,6 +99,10 @@ def _modifiers() -> dict[str, Any]:
                    "description": "a block call whose members join the caller's module"},
         "scale": {**expr, "description": "scale of the first add branch"},
         "act": {"type": ["string", "null"], "description": "activation after the add"},
+        "split": {"description": "concat: channels of the input each branch reads "
+                  "(a list of expressions, or one expression giving a list)"},
+        "index": {"$ref": REF + "identifier",
+                  "description": "repeat: the name of the copy's number (0, 1, ...)"},
         "body": {"$ref": REF + "node", "description": "the body to repeat"},
     }
     return {key: known.get(key, {"description": "modifier"}) for key in MODIFIER_KEYS}
@@ -111,6 +115,7 @@ def _form() -> dict[str, Any]:
         "seq": {"$ref": REF + "node", "description": "a sequence"},
         "concat": {**branches, "description": "branches concatenated on channels"},
         "add": {**branches, "description": "branches summed (residual)"},
+        "mul": {**branches, "description": "branches multiplied elementwise (a gate)"},
         "repeat": {"$ref": REF + "expression", "description": "how many copies of body"},
         "ref": {"$ref": REF + "identifier", "description": "an earlier named node"},
     }
@@ -121,6 +126,7 @@ def _form() -> dict[str, Any]:
         "additionalProperties": False,
         "oneOf": [{"required": [key]} for key in FORM_KEYS],
         "dependentRequired": {"scale": ["add"], "act": ["add"], "body": ["repeat"],
+                              "index": ["repeat"], "split": ["concat"],
                               "repeat": ["body"]},
     }
 

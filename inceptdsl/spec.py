@@ -7,6 +7,7 @@ tree of :class:`Node` objects, each with its :class:`SourceSpan`:
 - :class:`Seq`: layers one after another (a *named* sequence is a numbered submodule);
 - :class:`Concat`: branches fed the same input, concatenated on channels;
 - :class:`Add`: branches summed, the first one scaled, an optional activation after;
+- :class:`Mul`: branches multiplied elementwise (a gate), shapes broadcasting;
 - :class:`Repeat`: ``count`` copies of a body, numbered in the enclosing sequence;
 - :class:`Ref`: the output of an earlier named node.
 
@@ -29,9 +30,9 @@ from .expr import CallExpr, Expr, Name, parse
 
 FORMAT_VERSION = 1
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-FORM_KEYS = ("seq", "concat", "add", "repeat", "ref")
+FORM_KEYS = ("seq", "concat", "add", "mul", "repeat", "ref")
 MODIFIER_KEYS = ("name", "when", "side", "loss_weight", "from", "inline", "scale", "act",
-                 "body")
+                 "split", "index", "body")
 RESERVED = set(FORM_KEYS) | set(MODIFIER_KEYS)
 KNOBS = {"width": 1.0}
 
@@ -69,7 +70,11 @@ class Seq(Node):
 
 @dataclass
 class Concat(Node):
+    """Branches concatenated on channels; with ``split``, branch i reads the i-th run of
+    input channels (``torch.split(x, split, dim=1)``) instead of the whole input."""
+
     branches: list[Node]
+    split: Expr | None = None
 
 
 @dataclass
@@ -80,9 +85,17 @@ class Add(Node):
 
 
 @dataclass
+class Mul(Node):
+    branches: list[Node]
+
+
+@dataclass
 class Repeat(Node):
+    """``count`` copies of ``body``; ``index`` names the copy's number (0, 1, ...) in it."""
+
     count: Expr
     body: Node
+    index: str | None = None
 
 
 @dataclass
@@ -192,11 +205,13 @@ CODE_NAMES = frozenset(
 GENERATED_NAMES = frozenset(
     # torch backend and its inference optimizer
     "L2Norm Scale PaddedConv2d InferenceModule TRAINING_ERROR fold_conv_bn conv2d_relu "
-    "conv2d_plain fuse predict create_model loss LOSS_WEIGHTS "
+    "conv2d_plain fuse predict create_model loss LOSS_WEIGHTS LayerNorm2d DropPath drop_path "
+    "ChannelSlice "
     # flax prelude
     "Sequential NamedSequential BatchNorm MaxPool2d AvgPool2d AdaptiveAvgPool2d "
     "AdaptiveMaxPool2d LocalResponseNorm max_pool2d avg_pool2d adaptive_avg_pool2d "
     "adaptive_max_pool2d local_response_norm l2_normalize flatten identity cross_entropy "
+    "split_channels LayerScale "
     "load_torch_state_dict".split()) | CODE_NAMES
 
 
@@ -380,11 +395,11 @@ def _form(value: dict, form: str, span: SourceSpan) -> Node:
     if form == "seq":
         node = parse_node(arg, arg_span)
         return node if isinstance(node, Seq) else Seq(arg_span, [node])
-    if form in ("concat", "add"):
+    if form in ("concat", "add", "mul"):
         if not isinstance(arg, list) or not arg:
             raise SpecError(f"'{form}' takes a list of branches", arg_span)
         branches = [parse_node(b, arg.item_span(i)) for i, b in enumerate(arg)]
-        return Concat(span, branches) if form == "concat" else Add(span, branches)
+        return {"concat": Concat, "add": Add, "mul": Mul}[form](span, branches)
     if form == "repeat":
         if "body" not in value:
             raise SpecError("'repeat' needs a 'body' to repeat", value.key_span("repeat"))
@@ -408,7 +423,8 @@ def _expr(value: Any, span: SourceSpan) -> Expr:
 def _modifiers(node: Node, value: dict, form: str | None) -> None:
     allowed = {"when", "side", "loss_weight", "from", "name", "inline"}
     allowed |= {"scale", "act"} if form == "add" else set()
-    allowed |= {"body"} if form == "repeat" else set()
+    allowed |= {"body", "index"} if form == "repeat" else set()
+    allowed |= {"split"} if form == "concat" else set()
     for key in value:
         if key in MODIFIER_KEYS and key not in allowed:
             raise SpecError(f"'{key}' does not apply here", value.key_span(key),
@@ -432,6 +448,11 @@ def _modifiers(node: Node, value: dict, form: str | None) -> None:
     if "from" in value:
         _check_name(str(value["from"]), value.value_span("from"))
         node.source, node.source_span = str(value["from"]), value.value_span("from")
+    if "split" in value:
+        node.split = _list_expr(value["split"], value.value_span("split"))
+    if "index" in value:
+        _check_name(str(value["index"]), value.value_span("index"))
+        node.index = str(value["index"])
     if isinstance(node, Add):
         if "scale" in value:
             node.scale = _expr(value["scale"], value.value_span("scale"))
@@ -439,8 +460,20 @@ def _modifiers(node: Node, value: dict, form: str | None) -> None:
             node.act = _expr(value["act"], value.value_span("act"))
 
 
+def _list_expr(value: Any, span: SourceSpan) -> Expr:
+    """An expression, or a YAML list of them (``split: [in_channels - 3 * g, g, g, g]``)."""
+    from .expr import ListExpr
+
+    if not isinstance(value, list):
+        return _expr(value, span)
+    items = [_expr(v, value.item_span(i)) for i, v in enumerate(value)]
+    return ListExpr(items, base=span, length=max(1, span.end_col - span.col))
+
+
 def _modifier_hint(key: str) -> str | None:
-    return {"scale": "'scale' and 'act' belong to an 'add' node",
+    return {"split": "'split' belongs to a 'concat' node",
+            "index": "'index' belongs to a 'repeat' node",
+            "scale": "'scale' and 'act' belong to an 'add' node",
             "act": "'scale' and 'act' belong to an 'add' node",
             "body": "'body' belongs to a 'repeat' node"}.get(key)
 

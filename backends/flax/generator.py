@@ -48,8 +48,10 @@ from inceptdsl.plan import (
     Guarded,
     NetworkPlan,
     OpCtor,
+    Prod,
     SeqCtor,
     SideCall,
+    Split,
     Sum,
 )
 
@@ -70,6 +72,8 @@ _ACTIVATIONS = {
     "tanh": ("jnp.tanh", "jnp.tanh({x})"),
     "elu": ("nnx.elu", "nnx.elu({x})"),
     "hardswish": ("nnx.hard_swish", "nnx.hard_swish({x})"),
+    "hardsigmoid": ("nnx.hard_sigmoid", "nnx.hard_sigmoid({x})"),
+    "softmax": ("partial(nnx.softmax, axis=-1)", "nnx.softmax({x}, axis=-1)"),
 }
 
 
@@ -291,7 +295,8 @@ class FlaxGenerator(BaseGenerator):
                 lines += [INDENT + line for line in self.render_decl(replace(d, cond=None))]
         for stmt_id, attr in self.dropouts.items():
             stmt = _find(plan.stmts, stmt_id)
-            lines += assign(f"{INDENT * 2}self.{attr}", self.dropout(stmt.attrs["p"]))
+            random = self.dropout if stmt.op.name == "dropout" else self.drop_path
+            lines += assign(f"{INDENT * 2}self.{attr}", random(stmt.attrs["p"]))
         if plan.is_network and plan.sides:
             lines += [f"{INDENT * 2}# side outputs are computed in training mode only; "
                       "model.eval() sets this",
@@ -376,6 +381,14 @@ class FlaxGenerator(BaseGenerator):
     # -------------------------------------------------------------- statements
 
     def statement(self, stmt: Any) -> list[str]:
+        if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and not stmt.ctor.op.module:
+            arg = stmt.arg if not stmt.optional else stmt.out
+            value = getattr(self, f"apply_{stmt.ctor.op.name}")(stmt.ctor, f"self.{stmt.attr}",
+                                                                arg)
+            if not stmt.optional:
+                return [f"{stmt.out} = {value}"]
+            lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+            return lines + [f"if self.{stmt.attr} is not None:", f"{INDENT}{stmt.out} = {value}"]
         if isinstance(stmt, Call):
             if not stmt.optional:
                 return [f"{stmt.out} = self.{stmt.attr}({stmt.arg})"]
@@ -392,6 +405,12 @@ class FlaxGenerator(BaseGenerator):
             first = stmt.args[0] if stmt.scale_attr is None else \
                 f"{stmt.args[0]} * self.{stmt.scale_attr}"
             return [f"{stmt.out} = {' + '.join([first, *stmt.args[1:]])}"]
+        if isinstance(stmt, Prod):
+            return [f"{stmt.out} = {' * '.join(stmt.args)}"]
+        if isinstance(stmt, Split):
+            self.helpers.add("split_channels")
+            sizes = f"self.{stmt.attr}" if stmt.attr else code(list(stmt.sizes))
+            return assign(", ".join(stmt.outs), f"split_channels({stmt.arg}, {sizes})")
         if isinstance(stmt, Alias):
             return [f"{stmt.out} = {stmt.arg}"]
         if isinstance(stmt, Guarded):
@@ -508,6 +527,11 @@ class FlaxGenerator(BaseGenerator):
         """Dropout holds its RNG stream; functional dropout gets a module too."""
         return f"nnx.Dropout({code(p)}, deterministic=False, rngs=rngs)"
 
+    def drop_path(self, p: Any) -> str:
+        """Functional drop path gets a module too (it draws random numbers in training)."""
+        self.helpers.add("DropPath")
+        return f"DropPath({code(p)}, rngs=rngs)"
+
     def module_flatten(self, c: OpCtor) -> str:
         self.helpers.add("flatten")
         return "flatten"
@@ -536,6 +560,46 @@ class FlaxGenerator(BaseGenerator):
     def call_leaky_relu(self, s: Functional, x: str) -> str:
         return f"nnx.leaky_relu({x}, {code(s.attrs['slope'])})"
 
+    def module_gelu(self, c: OpCtor) -> str:
+        return f"partial(nnx.gelu, approximate={_tanh(c.attrs['approximate'])})"
+
+    def call_gelu(self, s: Functional, x: str) -> str:
+        return f"nnx.gelu({x}, approximate={_tanh(s.attrs['approximate'])})"
+
+    def module_layernorm(self, c: OpCtor) -> str:
+        """Channels are the last axis in NHWC: one LayerNorm serves vectors and maps."""
+        a = c.attrs
+        kwargs = [("epsilon", code(a["eps"]))]
+        if is_symbolic(a["affine"]) or not a["affine"]:
+            kwargs += [("use_scale", code(a["affine"])), ("use_bias", code(a["affine"]))]
+        return call("nnx.LayerNorm", [code(c.in_channels)], [*kwargs, ("rngs", "rngs")])
+
+    def module_groupnorm(self, c: OpCtor) -> str:
+        a = c.attrs
+        kwargs = [("num_groups", code(a["groups"])), ("epsilon", code(a["eps"]))]
+        if is_symbolic(a["affine"]) or not a["affine"]:
+            kwargs += [("use_scale", code(a["affine"])), ("use_bias", code(a["affine"]))]
+        return call("nnx.GroupNorm", [code(c.in_channels)], [*kwargs, ("rngs", "rngs")])
+
+    def module_layer_scale(self, c: OpCtor) -> str:
+        self.helpers.add("LayerScale")
+        init = code(c.attrs["init"])
+        return f"LayerScale(jnp.full(({code(c.in_channels)},), {init}), init={init})"
+
+    def apply_layer_scale(self, c: OpCtor, value: str, x: str) -> str:
+        return f"{x} * {value}[...]"
+
+    def module_drop_path(self, c: OpCtor) -> str:
+        self.helpers.add("DropPath")
+        return f"DropPath({code(c.attrs['p'])}, rngs=rngs)"
+
+    def module_slice(self, c: OpCtor) -> str:
+        a = c.attrs
+        return f"lambda x: x[..., {code(a['start'])}:{code(a['stop'])}]"
+
+    def call_slice(self, s: Functional, x: str) -> str:
+        return f"{x}[..., {code(s.attrs['start'])}:{code(s.attrs['stop'])}]"
+
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -549,11 +613,19 @@ def _nhwc(text: str) -> str:
     return " x ".join(parts)
 
 
+def _tanh(approximate: Any) -> str:
+    """flax's ``approximate`` flag for torch's ``approximate='none' | 'tanh'``."""
+    if is_symbolic(approximate):
+        return f"{to_code(approximate)} == 'tanh'"
+    return str(approximate == "tanh")
+
+
 def _absent(ctor: Any) -> str:
     """The value of a layer that is not built: a data slot for modules (nnx must know that
     the attribute may hold one), a static ``None`` for stateless functions."""
     stateless = isinstance(ctor, OpCtor) and (
-        ctor.op.name in _ACTIVATIONS or ctor.op.name in ("leaky_relu", "flatten", "identity"))
+        ctor.op.name in _ACTIVATIONS or ctor.op.name in ("leaky_relu", "flatten", "identity",
+                                                         "slice"))
     return "None" if stateless else "nnx.data(None)"
 
 
@@ -574,10 +646,10 @@ def _functional_dropouts(plan: ClassPlan) -> dict[int, str]:
     taken = {d.attr for d in plan.decls}
     out = {}
     for stmt in _walk(plan.stmts):
-        if isinstance(stmt, Functional) and stmt.op.name == "dropout":
-            name, i = "dropout", 1
+        if isinstance(stmt, Functional) and stmt.op.name in ("dropout", "drop_path"):
+            name, i = stmt.op.name, 1
             while name in taken:
-                name, i = f"dropout_{i}", i + 1
+                name, i = f"{stmt.op.name}_{i}", i + 1
             taken.add(name)
             out[id(stmt)] = name
     return out

@@ -325,6 +325,37 @@ class Scale(nnx.Module):
         return x * self.factor
 
 
+class LayerScale(nnx.Param):
+    """A learned per-channel scale held by its module (timm's ``gamma``); ``init`` is kept
+    so that an abstractly built model can be filled in."""
+
+
+class DropPath(nnx.Module):
+    """Stochastic depth: zero whole samples with probability p in training; identity once
+    ``model.eval()`` has set ``deterministic``."""
+
+    def __init__(self, p: float = 0.0, *, rngs: nnx.Rngs) -> None:
+        self.p = p
+        self.deterministic = False
+        self.rngs = rngs.dropout.fork() if p > 0 else None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.deterministic or self.p == 0.0:
+            return x
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        keep = jax.random.bernoulli(self.rngs(), 1.0 - self.p, shape)
+        return jnp.where(keep, x / (1.0 - self.p), 0.0)
+
+
+def split_channels(x: jax.Array, sizes) -> list:
+    """``torch.split(x, sizes, dim=1)`` for NHWC: the runs of channels, in order."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(x[..., start:start + size])
+        start += size
+    return out
+
+
 def flatten(x: jax.Array) -> jax.Array:
     """``torch.flatten(x, 1)`` of the NCHW tensor: a NHWC map is put in NCHW order first,
     so a following linear layer takes PyTorch's weights unchanged.
@@ -377,6 +408,13 @@ def _initialize(model: nnx.Module, seed: int = 0) -> None:
             for var, fill in ((node.scale, 1), (node.bias, 0), (node.mean, 0), (node.var, 1)):
                 if var is not None:
                     var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
+        elif isinstance(node, (nnx.LayerNorm, nnx.GroupNorm)):
+            for var, fill in ((node.scale, 1), (node.bias, 0)):
+                if var is not None:
+                    var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
+        elif isinstance(node, LayerScale):
+            init = node.get_metadata()["init"]
+            node.set_value(jnp.asarray(np.full(node.get_value().shape, init, np.float32)))
         elif isinstance(node, nnx.RngKey):
             node.set_value(jax.random.key(seed + keys))
             keys += 1
@@ -425,6 +463,7 @@ def load_torch_state_dict(model: nnx.Module, state_dict) -> nnx.Module:
         if leaf == "num_batches_tracked":
             continue
         names = [f"{prefix}.{n}" if prefix else n for n in _TORCH_NAMES.get(leaf, ())]
+        names.append(key)  # a tensor held by its module under its own name (layer scale)
         name = next((n for n in names if n in targets), None)
         if name is None or name in updates:
             unexpected.append(key)

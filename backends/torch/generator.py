@@ -42,8 +42,10 @@ from inceptdsl.plan import (
     Guarded,
     NetworkPlan,
     OpCtor,
+    Prod,
     SeqCtor,
     SideCall,
+    Split,
     Sum,
 )
 
@@ -56,6 +58,8 @@ _ACTIVATIONS = {
     "tanh": ("nn.Tanh()", "torch.tanh({x})"),
     "elu": ("nn.ELU()", "F.elu({x})"),
     "hardswish": ("nn.Hardswish()", "F.hardswish({x})"),
+    "hardsigmoid": ("nn.Hardsigmoid()", "F.hardsigmoid({x})"),
+    "softmax": ("nn.Softmax(dim=1)", "torch.softmax({x}, 1)"),
 }
 
 _HELPERS = {
@@ -90,6 +94,45 @@ class PaddedConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+''',
+    "LayerNorm2d": '''
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map (timm's LayerNorm2d)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+''',
+    "drop_path": '''
+def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
+    """Stochastic depth: zero whole samples with probability p in training (identity in eval)."""
+    if p == 0.0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1.0 - p)
+    return x * keep / (1.0 - p)
+''',
+    "DropPath": '''
+class DropPath(nn.Module):
+    """Stochastic depth as a module (timm's DropPath)."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return drop_path(x, self.p, self.training)
+''',
+    "ChannelSlice": '''
+class ChannelSlice(nn.Module):
+    """Channels start..stop-1 of the input."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, self.start:self.stop]
 ''',
     "Scale": '''
 class Scale(nn.Module):
@@ -338,6 +381,8 @@ class TorchGenerator(BaseGenerator):
     # -------------------------------------------------------------- statements
 
     def statement(self, stmt: Any) -> list[str]:
+        if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and not stmt.ctor.op.module:
+            return self.tensor_call(stmt)
         if isinstance(stmt, Call):
             if not stmt.optional:
                 return [f"{stmt.out} = self.{stmt.attr}({stmt.arg})"]
@@ -352,6 +397,11 @@ class TorchGenerator(BaseGenerator):
             first = stmt.args[0] if stmt.scale_attr is None else \
                 f"{stmt.args[0]} * self.{stmt.scale_attr}"
             return [f"{stmt.out} = {' + '.join([first, *stmt.args[1:]])}"]
+        if isinstance(stmt, Prod):
+            return [f"{stmt.out} = {' * '.join(stmt.args)}"]
+        if isinstance(stmt, Split):
+            sizes = f"self.{stmt.attr}" if stmt.attr else code(list(stmt.sizes))
+            return assign(", ".join(stmt.outs), f"torch.split({stmt.arg}, {sizes}, dim=1)")
         if isinstance(stmt, Alias):
             return [f"{stmt.out} = {stmt.arg}"]
         if isinstance(stmt, Guarded):
@@ -365,6 +415,17 @@ class TorchGenerator(BaseGenerator):
                 else "self.training"
             return [f"if {guard}:", f"{INDENT}{stmt.out} = self.{stmt.attr}({stmt.arg})"]
         raise TypeError(stmt)
+
+    def tensor_call(self, stmt: Call) -> list[str]:
+        """A learned tensor of the module (``op.module`` false) applied to the input."""
+        value = getattr(self, f"apply_{stmt.ctor.op.name}")(stmt.ctor, f"self.{stmt.attr}",
+                                                            stmt.arg)
+        if not stmt.optional:
+            return [f"{stmt.out} = {value}"]
+        lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+        value = getattr(self, f"apply_{stmt.ctor.op.name}")(stmt.ctor, f"self.{stmt.attr}",
+                                                            stmt.out)
+        return lines + [f"if self.{stmt.attr} is not None:", f"{INDENT}{stmt.out} = {value}"]
 
     def call_input(self, item: Any, x: str) -> str:
         """Explicit padding in front of a functional conv whose padding is asymmetric."""
@@ -475,6 +536,50 @@ class TorchGenerator(BaseGenerator):
 
     def module_leaky_relu(self, c: OpCtor) -> str:
         return f"nn.LeakyReLU({code(c.attrs['slope'])})"
+
+    def module_gelu(self, c: OpCtor) -> str:
+        a = c.attrs["approximate"]
+        return "nn.GELU()" if a == "none" else f"nn.GELU(approximate={code(a)})"
+
+    def call_gelu(self, s: Functional, x: str) -> str:
+        a = s.attrs["approximate"]
+        return f"F.gelu({x})" if a == "none" else f"F.gelu({x}, approximate={code(a)})"
+
+    def module_layernorm(self, c: OpCtor) -> str:
+        kwargs = _non_default(c.attrs, {"eps": 1e-5})
+        if is_symbolic(c.attrs["affine"]) or not c.attrs["affine"]:
+            kwargs.append(("elementwise_affine", code(c.attrs["affine"])))
+        if len(c.in_shape) == 1:
+            return call("nn.LayerNorm", [code(c.in_channels)], kwargs)
+        self.helpers.add("LayerNorm2d")
+        return call("LayerNorm2d", [code(c.in_channels)], kwargs)
+
+    def module_groupnorm(self, c: OpCtor) -> str:
+        kwargs = _non_default(c.attrs, {"eps": 1e-5, "affine": True})
+        return call("nn.GroupNorm", [code(c.attrs["groups"]), code(c.in_channels)], kwargs)
+
+    def module_layer_scale(self, c: OpCtor) -> str:
+        return f"nn.Parameter(torch.full(({code(c.in_channels)},), {code(c.attrs['init'])}))"
+
+    def apply_layer_scale(self, c: OpCtor, value: str, x: str) -> str:
+        if len(c.in_shape) == 1:
+            return f"{x} * {value}"
+        return f"{x} * {value}.reshape(1, -1, 1, 1)"
+
+    def module_drop_path(self, c: OpCtor) -> str:
+        self.helpers |= {"DropPath", "drop_path"}
+        return f"DropPath({code(c.attrs['p'])})"
+
+    def call_drop_path(self, s: Functional, x: str) -> str:
+        self.helpers.add("drop_path")
+        return f"drop_path({x}, {code(s.attrs['p'])}, self.training)"
+
+    def module_slice(self, c: OpCtor) -> str:
+        self.helpers.add("ChannelSlice")
+        return f"ChannelSlice({code(c.attrs['start'])}, {code(c.attrs['stop'])})"
+
+    def call_slice(self, s: Functional, x: str) -> str:
+        return f"{x}[:, {code(s.attrs['start'])}:{code(s.attrs['stop'])}]"
 
     def call_leaky_relu(self, s: Functional, x: str) -> str:
         return f"F.leaky_relu({x}, {code(s.attrs['slope'])})"
