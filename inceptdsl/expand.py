@@ -209,6 +209,11 @@ class Expander:
             raise SpecError(f"unknown op or block '{n.callee}'",
                             n.call.base.shifted(n.call.pos, n.call.func_length),
                             hint=did_you_mean(n.callee, known))
+        if not op.module and (ctx.numbered or n.name is None):
+            raise SpecError(f"'{op.name}' is a learned tensor of its module, not a layer: it "
+                            "needs a name in a block or network body, not a place in a named "
+                            "sequence or repeat", n.span,
+                            hint=f"name it, e.g. 'gamma: {op.example}'")
         args = [evaluate(a, ctx.env) for a in n.call.args]
         kwargs = {k: evaluate(v, ctx.env) for k, v in n.call.kwargs.items()}
         attrs = self._bind(op, args, kwargs, n)

@@ -664,9 +664,8 @@ class Planner:
             raise SpecError(f"unknown op or block '{n.callee}'", n.span)
         if not op.module:
             raise SpecError(f"'{op.name}' is a learned tensor of its module, not a layer: it "
-                            "cannot be an item of a named sequence or repeat", n.span,
-                            hint="give it a name in a block body (e.g. 'gamma: "
-                                 f"{op.example}')")
+                            "needs a name in a block or network body, not a place in a named "
+                            "sequence or repeat", n.span)
         ctor = self.op_ctor(n, op, x, env)
         return ctor, Val(x.var, self._op_channels(op, ctor, x), ctor.out_shape)
 

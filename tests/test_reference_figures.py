@@ -107,6 +107,9 @@ BUILDERS = {
     "pretrainedmodels_bninception": _bninception,
     "facenet_inception_resnet_v1": _facenet,
     "paper_inception_resnet_v1": _inception_resnet_v1_paper,
+    **{f"timm_{n}": functools.partial(_timm, n) for n in (
+        "inception_next_atto", "inception_next_tiny", "inception_next_small",
+        "inception_next_base")},
 }
 
 REFS = [
@@ -123,6 +126,8 @@ REFS = [
     Ref("inception_resnet_v1_facenet", "inception_resnet_v1_facenet",
         "facenet_inception_resnet_v1"),
     Ref("inception_resnet_v1", "inception_resnet_v1", "paper_inception_resnet_v1"),
+    *(Ref(n, n, f"timm_{n}") for n in ("inception_next_atto", "inception_next_tiny",
+                                       "inception_next_small", "inception_next_base")),
 ]
 
 # The figures of /work/shared/reference-figures.md, a second check that needs no torch.
@@ -139,6 +144,11 @@ EXPECTED = {
     "inception_resnet_v1_facenet": (23_482_624, 29_712, 1_417_662_304),
     # derived in docs/inception_resnet_v1.md (no library reference)
     "inception_resnet_v1": (22_756_328, 27_147, 6_206_361_696),
+    # timm.create_model(name, pretrained=False), measured for issue 14
+    "inception_next_atto": (4_156_520, 4_336, 503_035_040),
+    "inception_next_tiny": (28_055_680, 14_806, 4_188_634_272),
+    "inception_next_small": (49_374_016, 28_648, 8_355_682_080),
+    "inception_next_base": (86_672_136, 38_184, 14_841_072_000),
 }
 
 # Row titles of reference-figures.md -> REFS ids.
@@ -179,7 +189,11 @@ def spec_keys(ref: Ref) -> set[str]:
     for node_id in net.graph.nodes():
         node = net.graph.node(node_id)
         op, attrs = node["op"], node["attrs"]
-        if op in ("conv2d", "linear"):
+        if op == "layer_scale":
+            keys.add(node_id)
+        elif op in ("layernorm", "groupnorm") and attrs["affine"]:
+            keys |= {f"{node_id}.weight", f"{node_id}.bias"}
+        elif op in ("conv2d", "linear"):
             keys.add(f"{node_id}.weight")
             if attrs["bias"]:
                 keys.add(f"{node_id}.bias")
@@ -318,6 +332,14 @@ def _functional(op: str):
         "linear": lambda ins, a, w, b: F.linear(ins[0], w, b),
         "concat": lambda ins, a, w, b: torch.cat(ins, 1),
         "add": lambda ins, a, w, b: sum(ins[1:], ins[0]),
+        "mul": lambda ins, a, w, b: torch.prod(torch.stack(torch.broadcast_tensors(*ins)), 0),
+        "slice": lambda ins, a, w, b: ins[0][:, a["start"]:a["stop"]],
+        "gelu": lambda ins, a, w, b: F.gelu(ins[0], approximate=a["approximate"]),
+        "layernorm": lambda ins, a, w, b: F.layer_norm(
+            ins[0].movedim(1, -1), ins[0].shape[1:2], w, b, a["eps"]).movedim(-1, 1),
+        "layer_scale": lambda ins, a, w, b: ins[0] * w.reshape(
+            (1, -1) + (1,) * (ins[0].dim() - 2)),
+        "drop_path": lambda ins, a, w, b: ins[0],
         "scale": lambda ins, a, w, b: ins[0] * a["factor"],
         "l2norm": lambda ins, a, w, b: F.normalize(ins[0], p=2, dim=1, eps=a["eps"]),
     }[op]
@@ -338,7 +360,8 @@ def _interpret(net, state: dict, x):
         if op == "batchnorm":
             attrs["running_mean"] = state[f"{node_id}.running_mean"]
             attrs["running_var"] = state[f"{node_id}.running_var"]
-        values[node_id] = _functional(op)(ins, attrs, state.get(f"{node_id}.weight"),
+        weight = state.get(node_id) if op == "layer_scale" else state.get(f"{node_id}.weight")
+        values[node_id] = _functional(op)(ins, attrs, weight,
                                           state.get(f"{node_id}.bias"))
     return values[g.output]
 
@@ -354,7 +377,8 @@ def test_ir_computes_the_reference(ref: Ref):
     gen = torch.Generator().manual_seed(0)
     state = {}
     for key, value in model.state_dict().items():  # non-trivial BN statistics and biases
-        if key.endswith("running_var") or (key.endswith("weight") and value.dim() == 1):
+        if key.endswith(("running_var", "gamma")) or (key.endswith("weight")
+                                                       and value.dim() == 1):
             value = 0.5 + torch.rand(value.shape, generator=gen)
         elif key.endswith(("running_mean", "bias")):
             value = 0.2 * torch.rand(value.shape, generator=gen) - 0.1
