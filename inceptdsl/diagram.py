@@ -201,6 +201,8 @@ def op_summary(op: str, attrs: dict) -> str:
     'conv 1×7/2, 64'
     >>> op_summary("maxpool", {"kernel": (3, 3), "stride": (2, 2)})
     'maxpool 3×3/2'
+    >>> op_summary("slice", {"start": 0, "stop": 48})
+    'channels 0:48'
     """
     if op == "conv2d":
         groups = attrs.get("groups", 1)
@@ -217,6 +219,12 @@ def op_summary(op: str, attrs: dict) -> str:
         return f"scale {attrs['factor']:g}"
     if op in ("adaptive_avgpool", "adaptive_maxpool"):
         return f"{op.split('_')[1]} to {_pair(attrs['size'])}"
+    if op == "slice":  # a branch of a split concat: which channels it reads
+        return f"channels {attrs['start']}:{attrs['stop']}"
+    if op == "drop_path" and attrs["p"]:
+        return f"drop_path {attrs['p']:g}"
+    if op == "layer_scale":
+        return "× gamma"
     return op
 
 

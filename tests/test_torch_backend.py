@@ -140,7 +140,8 @@ def test_build_executes_exactly_the_compiled_source():
 
 
 @pytest.mark.parametrize("name,spec", [("tiny", TINY), ("inception_v3", "inception_v3"),
-                                       ("googlenet", "googlenet")])
+                                       ("googlenet", "googlenet"),
+                                       ("inception_next_atto", "inception_next_atto")])
 def test_generated_code_matches_the_golden_file(name, spec):
     source = inceptdsl.compile(inceptdsl.load(spec), backend="torch")
     golden = GOLDEN / f"{name}.py"

@@ -301,7 +301,7 @@ class TorchGenerator(BaseGenerator):
                 return [pad + line for line in lines]
             return [f"{pad}self.{decl.attr} = None", f"{pad}if {to_code(decl.cond)}:",
                     *(pad + INDENT + line for line in lines)]
-        value = self.ctor(decl.ctor, 2)
+        value = self.ctor(decl.ctor, 2 if decl.cond is None else 3)
         if decl.cond is None:
             return assign(f"{pad}self.{decl.attr}", value)
         return [f"{pad}self.{decl.attr} = None",
