@@ -141,3 +141,31 @@ def test_split_concat_compiles_to_torch_split(tmp_path):
     assert "torch.split(x, self.split_sizes, dim=1)" in code
     with pytest.raises(SpecError):
         inceptdsl.load(_write(tmp_path, "  - concat: [identity]\n    index: i\n"))
+
+
+SE_V3 = ROOT / "examples" / "se_inception_v3.yaml"
+
+
+def test_se_inception_v3_counts_equal_the_generated_torch_model():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = inceptdsl.load(str(SE_V3))
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec, backend="torch").eval()
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert report.buffers == sum(b.numel() for b in model.buffers())
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.randn(1, *spec.input))
+    assert report.macs == counter.get_total_flops() // 2
+
+
+def test_se_inception_v3_compiles_ruff_clean_to_both_backends(tmp_path):
+    from helpers import ruff_report
+
+    spec = inceptdsl.load(str(SE_V3))
+    for backend in ("torch", "flax"):
+        source = inceptdsl.compile(spec, backend=backend)
+        assert "self.se_5b = SE(256, reduction" in source
+        assert ruff_report(source, tmp_path / f"se_{backend}.py") == ""
