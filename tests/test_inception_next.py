@@ -48,6 +48,19 @@ def test_torch_model_loads_timms_weights_and_matches_its_outputs(name):
     assert relative_diff(expected, got) <= 1e-5
 
 
+def test_without_layer_scale_there_is_no_gamma_as_in_timm():
+    """timm's ls_init_value=0 builds no gamma; so does the spec's ls_init_value=0."""
+    torch.manual_seed(0)
+    ref = timm.create_model("inception_next_atto", pretrained=False, ls_init_value=0).eval()
+    spec = inceptdsl.load("inception_next_atto", set={"ls_init_value": 0.0})
+    model = inceptdsl.build(spec, backend="torch").eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    assert inceptdsl.analyze(spec).params == sum(p.numel() for p in ref.parameters())
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert relative_diff(ref(x), model(x)) <= 1e-5
+
+
 @pytest.mark.parametrize("name", ["inception_next_small", "inception_next_base"])
 def test_larger_torch_models_load_timms_state_dict_strictly(name):
     _generated(name).load_state_dict(_timm_model(name).state_dict(), strict=True)

@@ -101,14 +101,17 @@ class MetaNeXtBlock(nn.Module):
         self.token_mixer = InceptionDWConv2d(in_channels, band, ratio)
         self.norm = nn.BatchNorm2d(in_channels)
         self.mlp = ConvMlp(in_channels, int(mlp_ratio * in_channels))
-        self.gamma = nn.Parameter(torch.full((in_channels,), ls_init))
+        self.gamma = None
+        if ls_init > 0:
+            self.gamma = nn.Parameter(torch.full((in_channels,), ls_init))
         self.drop_path = DropPath(drop_rate)
 
     def forward(self, x: Tensor) -> Tensor:
         token_mixer = self.token_mixer(x)
         token_mixer = self.norm(token_mixer)
         token_mixer = self.mlp(token_mixer)
-        token_mixer = token_mixer * self.gamma.reshape(1, -1, 1, 1)
+        if self.gamma is not None:
+            token_mixer = token_mixer * self.gamma.reshape(1, -1, 1, 1)
         token_mixer = self.drop_path(token_mixer)
         x = token_mixer + x
         return x
