@@ -125,6 +125,27 @@ def test_new_activations_match_torch_in_both_backends(tmp_path, act, reference):
     assert relative_diff(expected, got) <= 1e-5
 
 
+def test_slices_and_layernorm_on_maps_agree_in_both_backends(tmp_path):
+    import numpy as np
+    import torch
+
+    body = ("  - concat:\n      - - slice(0, 4)\n        - hardswish\n"
+            "      - - slice(4, 8)\n        - tanh\n  - ln: layernorm\n")
+    spec = inceptdsl.load(_write(tmp_path, body))
+    model = inceptdsl.build(spec, backend="torch")
+    with torch.no_grad():
+        model.ln.weight.copy_(torch.rand(8) + 0.5)
+        model.ln.bias.copy_(torch.rand(8) - 0.5)
+    x = torch.randn(2, 8, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+    flax_model = inceptdsl.build(spec, backend="flax")
+    sys.modules[type(flax_model).__module__].load_torch_state_dict(flax_model,
+                                                                  model.state_dict())
+    got = np.asarray(flax_model(x.numpy().transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+    assert relative_diff(expected, got) <= 1e-5
+
+
 def test_layernorm_on_maps_is_timms_layernorm2d(tmp_path):
     import torch
 
