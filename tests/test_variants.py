@@ -190,3 +190,17 @@ def test_se_inception_v3_compiles_ruff_clean_to_both_backends(tmp_path):
         source = inceptdsl.compile(spec, backend=backend)
         assert "self.se_5b = SE(256, reduction" in source
         assert ruff_report(source, tmp_path / f"se_{backend}.py") == ""
+
+
+def test_flax_drop_path_drops_whole_samples_until_eval(tmp_path):
+    import numpy as np
+
+    spec = inceptdsl.load(_write(tmp_path, "  - drop_path(0.5)\n"))
+    model = inceptdsl.build(spec, backend="flax")
+    x = np.ones((64, 8, 8, 8), np.float32)
+    per_sample = np.asarray(model(x)).reshape(64, -1)
+    kept = per_sample[:, 0] != 0
+    assert 0 < kept.sum() < 64
+    assert np.all(per_sample[kept] == 2.0) and np.all(per_sample[~kept] == 0.0)
+    model.eval()
+    assert np.array_equal(np.asarray(model(x)), x)
