@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from inceptdsl.expr import is_symbolic, to_code
+from inceptdsl.ops import pool_padding
 from inceptdsl.plan import Conditional, Functional, Loop, OpCtor, Repeated, SeqCtor
 
 INDENT = "    "
@@ -77,6 +78,25 @@ def wrap_def(head: str) -> str:
 
 
 
+def pool_pads(item: Any) -> tuple[int, int, int, int] | str | None:
+    """How a pool pads: ``None`` when symmetric (the framework's own ``padding``), the
+    explicit (top, bottom, left, right) when not, or ``'same'`` for TensorFlow's 'same' at
+    a stride above 1 (or one set by a block parameter), which depends on the input size and
+    so is computed in ``forward``.
+
+    At stride 1, 'same' pads ``k - 1`` in all whatever the size, so it is resolved here.
+    """
+    a = item.attrs
+    stride = a["stride"] if a["stride"] is not None else a["kernel"]
+    if is_symbolic(a["pad"]):
+        return None
+    if a["pad"] == "same" and (is_symbolic(stride) or is_symbolic(a["kernel"])
+                               or tuple(stride) != (1, 1)):
+        return "same"
+    pads = pool_padding(item.concrete, item.in_shape[1:])
+    return None if pads[0] == pads[1] and pads[2] == pads[3] else pads
+
+
 def code(value: Any) -> str:
     """Render an attribute value: pairs of equal numbers collapse, lists become tuples.
 
@@ -134,12 +154,17 @@ class BaseGenerator:
             return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
         return self.ctor(c, depth)
 
-    def _pool_kwargs(self, a: dict) -> list[tuple[str, str]]:
+    def _pool_kwargs(self, item: Any) -> list[tuple[str, str]]:
+        a = item.attrs
         out = []
         stride = a["stride"] if a["stride"] is not None else a["kernel"]
         out.append(("stride", code(stride)))
-        if is_symbolic(a["pad"]) or a["pad"] != (0, 0):
-            out.append(("padding", code(a["pad"])))
+        pad = a["pad"]
+        if not is_symbolic(pad):
+            top, _, left, _ = pool_padding(item.concrete, item.in_shape[1:])
+            pad = (top, left)
+        if is_symbolic(pad) or pad != (0, 0):
+            out.append(("padding", code(pad)))
         if a.get("dilation", (1, 1)) != (1, 1):
             out.append(("dilation", code(a["dilation"])))
         if a["ceil"]:

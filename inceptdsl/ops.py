@@ -254,6 +254,9 @@ def fmt_shape(shape: Shape) -> str:
 def conv_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Explicit (top, bottom, left, right) padding, resolving 'same' like TensorFlow.
 
+    'same' pads ``max((ceil(L / s) - 1) * s + (k - 1) * d + 1 - L, 0)`` in all, the odd
+    one at the end (bottom, right), so the output length is ``ceil(L / s)``.
+
     >>> conv_padding({"pad": "same", "kernel": (3, 3), "stride": (2, 2),
     ...               "dilation": (1, 1)}, (8, 8))
     (0, 1, 0, 1)
@@ -271,6 +274,19 @@ def conv_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int
     if len(pad) == 4:
         return tuple(pad)
     return (pad[0], pad[0], pad[1], pad[1])
+
+
+def pool_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A pool's explicit (top, bottom, left, right) padding; 'same' as in TensorFlow.
+
+    >>> pool_padding({"pad": "same", "kernel": (3, 3), "stride": (2, 2)}, (74, 74))
+    (0, 1, 0, 1)
+    >>> pool_padding({"pad": (1, 1), "kernel": (3, 3), "stride": None}, (74, 74))
+    (1, 1, 1, 1)
+    """
+    kernel, stride, _, dilation = _pool_geometry(attrs)
+    return conv_padding({"pad": attrs["pad"], "kernel": kernel, "stride": stride,
+                         "dilation": dilation}, size)
 
 
 def conv_out(length: int, k: int, s: int, d: int, before: int, after: int,
@@ -339,7 +355,8 @@ def _conv_flops(a: dict, ins: list[Shape], out: Shape) -> int:
 
 def _pool_attrs(avg: bool) -> list[Attr]:
     attrs = [Attr("kernel", "pair"), Attr("stride", "opt_pair", None),
-             Attr("pad", "pair0", 0), Attr("ceil", "bool", False)]
+             Attr("pad", "padding", 0, "int, [h, w], [top, bottom, left, right], "
+                  "'same' or 'valid'"), Attr("ceil", "bool", False)]
     if avg:
         attrs.append(Attr("count_include_pad", "bool", True))
     else:
@@ -358,17 +375,23 @@ def _pool_shape(a: dict, ins: list[Shape]) -> Shape:
     kernel, stride, pad, dil = _pool_geometry(a)
     if is_symbolic((h, w, kernel, stride, pad, dil)):
         return (c, None, None)
-    dims = [conv_out(length, k, s, d, p, p, a["ceil"])
-            for length, k, s, d, p in zip((h, w), kernel, stride, dil, pad, strict=True)]
+    pads = pool_padding(a, (h, w))
+    dims = [conv_out(length, k, s, d, p0, p1, a["ceil"])
+            for length, k, s, d, p0, p1 in zip((h, w), kernel, stride, dil, pads[0::2],
+                                                pads[1::2], strict=True)]
     return (c, *dims)
 
 
 def _pool_check(a: dict, ins: list[Shape]) -> None:
     _, h, w = _spatial(ins[0], "pool")
-    kernel, stride, pad, dil = _pool_geometry(a)
-    for k, p in zip(kernel, pad, strict=True):
+    kernel = a["kernel"]
+    pads = pool_padding(a, (h, w))
+    for k, p in zip(kernel * 2, pads[0::2] + pads[1::2], strict=True):
         if p > k // 2:
             raise OpError(f"pool padding {p} must be at most half the kernel ({k})", "pad")
+    if a["ceil"] and (a["pad"] == "same" or pads[0] != pads[1] or pads[2] != pads[3]):
+        raise OpError("pool 'ceil' works with symmetric padding only", "ceil",
+                      hint="'same' padding already rounds the output size up")
     out = _pool_shape(a, ins)
     if out[1] < 1 or out[2] < 1:
         raise OpError(f"pool kernel {fmt_shape(kernel)} does not fit the input {h}x{w}",
@@ -401,7 +424,10 @@ def _per_element(n: int) -> Callable:
 
 
 def _bn_params(a: dict, ins: list[Shape]) -> int:
-    return 2 * ins[0][0] if a["affine"] else 0
+    """The shift (beta) per channel, and the scale (gamma) unless ``scale=false``."""
+    if not a["affine"]:
+        return 0
+    return (2 if a["scale"] else 1) * ins[0][0]
 
 
 def _bn_buffers(a: dict, ins: list[Shape]) -> int:
@@ -524,8 +550,11 @@ OP_LIST: list[OpDef] = [
         kind="conv", aliases=("conv",), example="conv(192, [1, 7], pad=[0, 3])",
         width_attr="out"),
     OpDef("batchnorm", [Attr("eps", "float", 1e-5), Attr("momentum", "float", 0.1),
-                        Attr("affine", "bool", True), Attr("track_running_stats", "bool", True)],
-          _same, "Batch normalisation over channels (2-d on maps, 1-d on vectors).",
+                        Attr("affine", "bool", True), Attr("track_running_stats", "bool", True),
+                        Attr("scale", "bool", True, "learn a scale (gamma); false: the "
+                             "affine part is a shift (beta) only, as Keras scale=False")],
+          _same, "Batch normalisation over channels (2-d on maps, 1-d on vectors); "
+          "`scale=false` keeps only the learned shift.",
           params=_bn_params, buffers=_bn_buffers, flops=_per_element(2), kind="norm",
           aliases=("bn",), example="batchnorm(eps=0.001)"),
     OpDef("lrn", [Attr("size", "pos"), Attr("alpha", "float", 1e-4),
@@ -569,11 +598,13 @@ OP_LIST: list[OpDef] = [
           "Channels start..stop-1 of the input (x[:, start:stop]).", check=_slice_check,
           kind="reshape", example="slice(0, 16)"),
     OpDef("maxpool", _pool_attrs(False), _pool_shape,
-          "Max pooling; stride defaults to the kernel; `ceil` is PyTorch's ceil_mode.",
+          "Max pooling; stride defaults to the kernel; `ceil` is PyTorch's ceil_mode; "
+          "`pad='same'` pads like TensorFlow (the odd pixel at the end).",
           flops=_pool_flops, check=_pool_check, kind="pool",
           example="maxpool(3, stride=2, ceil=true)"),
     OpDef("avgpool", _pool_attrs(True), _pool_shape,
-          "Average pooling; `count_include_pad` as in PyTorch (default true).",
+          "Average pooling; `count_include_pad` as in PyTorch (default true); "
+          "TensorFlow's 'same' pooling is `pad='same', count_include_pad=false`.",
           flops=_pool_flops, check=_pool_check, kind="pool",
           example="avgpool(3, stride=1, pad=1, count_include_pad=false)"),
     OpDef("adaptive_avgpool", [Attr("size", "pair")], _adaptive_shape,

@@ -12,8 +12,9 @@ def randomize_bn(model) -> None:
         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-            if m.affine:
+            if m.weight is not None:  # None for a shift-only BN (scale=false)
                 m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+            if m.bias is not None:
                 m.bias.data.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
 
 

@@ -30,6 +30,7 @@ from inceptdsl.backends.base import (
     by_condition,
     code,
     needs_building,
+    pool_pads,
     unrolled,
     wrap_def,
 )
@@ -465,6 +466,8 @@ class FlaxGenerator(BaseGenerator):
         kwargs = [("epsilon", code(a["eps"])), ("momentum", flax_momentum)]
         if is_symbolic(a["affine"]) or not a["affine"]:
             kwargs += [("use_scale", code(a["affine"])), ("use_bias", code(a["affine"]))]
+        elif is_symbolic(a["scale"]) or not a["scale"]:
+            kwargs.append(("use_scale", code(a["scale"])))
         if is_symbolic(a["track_running_stats"]) or not a["track_running_stats"]:
             kwargs.append(("track_running_stats", code(a["track_running_stats"])))
         kwargs.append(("use_running_average", "False"))
@@ -483,19 +486,31 @@ class FlaxGenerator(BaseGenerator):
 
     def module_maxpool(self, c: OpCtor) -> str:
         self.helpers.add("MaxPool2d")
-        return call("MaxPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c.attrs))
+        return call("MaxPool2d", [code(c.attrs["kernel"])], self._flax_pool_kwargs(c))
 
     def call_maxpool(self, s: Functional, x: str) -> str:
         self.helpers.add("max_pool2d")
-        return call("max_pool2d", [x, code(s.attrs["kernel"])], self._pool_kwargs(s.attrs))
+        return call("max_pool2d", [x, code(s.attrs["kernel"])], self._flax_pool_kwargs(s))
 
     def module_avgpool(self, c: OpCtor) -> str:
         self.helpers.add("AvgPool2d")
-        return call("AvgPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c.attrs))
+        return call("AvgPool2d", [code(c.attrs["kernel"])], self._flax_pool_kwargs(c))
 
     def call_avgpool(self, s: Functional, x: str) -> str:
         self.helpers.add("avg_pool2d")
-        return call("avg_pool2d", [x, code(s.attrs["kernel"])], self._pool_kwargs(s.attrs))
+        return call("avg_pool2d", [x, code(s.attrs["kernel"])], self._flax_pool_kwargs(s))
+
+    def _flax_pool_kwargs(self, item: Any) -> list[tuple[str, str]]:
+        """PyTorch's pool arguments; asymmetric padding as ((top, bottom), (left, right)),
+        TensorFlow's size-dependent 'same' as ``"same"``."""
+        kwargs = self._pool_kwargs(item)
+        pads = pool_pads(item)
+        if pads is None:
+            return kwargs
+        padding = '"same"' if pads == "same" else \
+            f"(({pads[0]}, {pads[1]}), ({pads[2]}, {pads[3]}))"
+        rest = [(k, v) for k, v in kwargs if k != "padding"]
+        return [rest[0], ("padding", padding), *rest[1:]]
 
     def module_adaptive_avgpool(self, c: OpCtor) -> str:
         self.helpers.add("AdaptiveAvgPool2d")

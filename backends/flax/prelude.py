@@ -137,6 +137,24 @@ class BatchNorm(nnx.Module):
             self.use_running_average = use_running_average
 
 
+def _pool_pads(padding, size, kernel, step, dil) -> list[tuple[int, int]]:
+    """(before, after) per spatial axis: PyTorch's symmetric int or (h, w), explicit
+    ((top, bottom), (left, right)), or TensorFlow's ``"same"`` for this input size.
+
+    >>> _pool_pads("same", (74, 74), (3, 3), (2, 2), (1, 1))
+    [(0, 1), (0, 1)]
+    """
+    if padding == "same":
+        pads = []
+        for length, k, s, d in zip(size, kernel, step, dil, strict=True):
+            total = max((-(-length // s) - 1) * s + (k - 1) * d + 1 - length, 0)
+            pads.append((total // 2, total - total // 2))
+        return pads
+    if isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list)):
+        return [tuple(p) for p in padding]
+    return [(p, p) for p in _pair(padding)]
+
+
 def _pool_window(shape: tuple, kernel_size, stride, padding, dilation, ceil_mode: bool):
     """Window, strides, dilation, explicit padding and output size of a PyTorch pool (NHWC).
 
@@ -146,16 +164,17 @@ def _pool_window(shape: tuple, kernel_size, stride, padding, dilation, ceil_mode
     >>> _pool_window((1, 112, 112, 8), 3, 2, 0, 1, True)[3]
     [(0, 0), (0, 1), (0, 1), (0, 0)]
     """
-    kernel, pad, dil = _pair(kernel_size), _pair(padding), _pair(dilation)
+    kernel, dil = _pair(kernel_size), _pair(dilation)
     step = kernel if stride is None else _pair(stride)
+    given = _pool_pads(padding, shape[1:3], kernel, step, dil)
     pads, outs = [], []
-    for length, k, s, p, d in zip(shape[1:3], kernel, step, pad, dil, strict=True):
-        span = length + 2 * p - d * (k - 1) - 1
+    for length, k, s, (p0, p1), d in zip(shape[1:3], kernel, step, given, dil, strict=True):
+        span = length + p0 + p1 - d * (k - 1) - 1
         out = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (out - 1) * s >= length + p:
+        if ceil_mode and (out - 1) * s >= length + p0:
             out -= 1
         needed = (out - 1) * s + d * (k - 1) + 1
-        pads.append((p, p + max(needed - length - 2 * p, 0)))
+        pads.append((p0, max(needed - length - p0, p1)))
         outs.append(out)
     return (1, *kernel, 1), (1, *step, 1), (1, *dil, 1), [(0, 0), *pads, (0, 0)], outs
 
@@ -172,10 +191,11 @@ def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, dilation=1,
     return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads, window_dilation=dil)
 
 
-def _window_counts(length: int, k: int, s: int, p: int, out: int, include_pad: bool):
+def _window_counts(length: int, k: int, s: int, pad: tuple[int, int], out: int,
+                   include_pad: bool):
     """Elements per window along one axis, as PyTorch's ``avg_pool2d`` divides by."""
-    starts = np.arange(out) * s - p
-    ends = np.minimum(starts + k, length + p)
+    starts = np.arange(out) * s - pad[0]
+    ends = np.minimum(starts + k, length + pad[1])
     if not include_pad:
         starts, ends = np.maximum(starts, 0), np.minimum(ends, length)
     return ends - starts
@@ -191,9 +211,10 @@ def avg_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, ceil_mode: boo
     window, strides, _, pads, outs = _pool_window(x.shape, kernel_size, stride, padding, 1,
                                                   ceil_mode)
     summed = lax.reduce_window(x, 0.0, lax.add, window, strides, pads)
-    counts = [_window_counts(length, k, s, pad[0], out, count_include_pad) for
+    given = _pool_pads(padding, x.shape[1:3], window[1:3], strides[1:3], (1, 1))
+    counts = [_window_counts(length, k, s, pad, out, count_include_pad) for
               length, k, s, pad, out in zip(x.shape[1:3], window[1:3], strides[1:3],
-                                            pads[1:3], outs, strict=True)]
+                                            given, outs, strict=True)]
     divisor = np.outer(counts[0], counts[1])[None, :, :, None]
     return summed / jnp.asarray(divisor, x.dtype)
 

@@ -24,6 +24,7 @@ from inceptdsl.backends.base import (
     by_condition,
     code,
     needs_building,
+    pool_pads,
     unrolled,
     wrap_def,
 )
@@ -133,6 +134,86 @@ class ChannelSlice(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x[:, self.start:self.stop]
+    "pool2d_padded": '''
+def same_padding(size: list[int], kernel_size: list[int], stride: list[int],
+                 dilation: list[int]) -> list[int]:
+    """TensorFlow's 'same' padding for ``F.pad`` (left, right, top, bottom): the output
+    size is ceil(size / stride) and the odd pixel of padding goes to the end."""
+    pads: list[int] = []
+    for i in [1, 0]:
+        out = (size[i] + stride[i] - 1) // stride[i]
+        total = max((out - 1) * stride[i] + (kernel_size[i] - 1) * dilation[i] + 1 - size[i], 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+def pool2d_padded(x: Tensor, kind: str, kernel_size: list[int], stride: list[int],
+                  pad: Optional[list[int]] = None, dilation: Optional[list[int]] = None,
+                  count_include_pad: bool = True) -> Tensor:
+    """Max or average pooling after padding by ``pad`` (left, right, top, bottom), or by
+    TensorFlow's 'same' padding for this input size when ``pad`` is None.
+
+    Max pooling pads with -inf; the average leaves the padding out of its divisor unless
+    ``count_include_pad`` (TensorFlow's 'same' average pooling leaves it out).
+    """
+    dil = [1, 1] if dilation is None else dilation
+    pads = same_padding(list(x.shape[-2:]), kernel_size, stride, dil) if pad is None else pad
+    if kind == "max":
+        return F.max_pool2d(F.pad(x, pads, value=float("-inf")), kernel_size, stride, 0, dil)
+    out = F.avg_pool2d(F.pad(x, pads), kernel_size, stride)
+    if count_include_pad:
+        return out
+    counts = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), pads), kernel_size, stride)
+    return out / counts
+''',
+    "Pool2dPadded": '''
+class Pool2dPadded(nn.Module):
+    """``pool2d_padded`` as a module: pooling with asymmetric or TensorFlow 'same' padding."""
+
+    def __init__(self, kind: str, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int], pad: Optional[tuple[int, int, int, int]] = None,
+                 dilation: tuple[int, int] = (1, 1), count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kind = kind
+        self.kernel_size = [kernel_size] * 2 if isinstance(kernel_size, int) else list(kernel_size)
+        self.stride = [stride] * 2 if isinstance(stride, int) else list(stride)
+        self.pad: Optional[list[int]] = None if pad is None else list(pad)
+        self.dilation: list[int] = list(dilation)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pool2d_padded(x, self.kind, self.kernel_size, self.stride, self.pad,
+                             self.dilation, self.count_include_pad)
+''',
+    "BatchNorm2dNoScale": '''
+class BatchNorm2dNoScale(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that learns a shift (``bias``) but no scale, like Keras's
+    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
+
+    def __init__(self, num_features: int, **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        del self.weight
+        self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+''',
+    "BatchNorm1dNoScale": '''
+class BatchNorm1dNoScale(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` that learns a shift (``bias``) but no scale, like Keras's
+    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
+
+    def __init__(self, num_features: int, **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        del self.weight
+        self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 ''',
     "Scale": '''
 class Scale(nn.Module):
@@ -466,7 +547,13 @@ class TorchGenerator(BaseGenerator):
         kind = "nn.BatchNorm1d" if len(c.in_shape) == 1 else "nn.BatchNorm2d"
         kwargs = _non_default(a, {"eps": 1e-5, "momentum": 0.1, "affine": True,
                                   "track_running_stats": True})
-        return call(kind, [code(c.in_channels)], kwargs)
+        if a["scale"] is True:
+            return call(kind, [code(c.in_channels)], kwargs)
+        shift_only = kind.replace("nn.", "") + "NoScale"
+        self.helpers.add(shift_only)
+        if is_symbolic(a["scale"]):
+            shift_only = f"({kind} if {to_code(a['scale'])} else {shift_only})"
+        return call(shift_only, [code(c.in_channels)], kwargs)
 
     def module_lrn(self, c: OpCtor) -> str:
         a = c.attrs
@@ -479,18 +566,40 @@ class TorchGenerator(BaseGenerator):
                     [("alpha", code(a["alpha"])), ("beta", code(a["beta"])), ("k", code(a["k"]))])
 
     def module_maxpool(self, c: OpCtor) -> str:
-        return call("nn.MaxPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c.attrs))
+        return self._padded_pool(c, "Pool2dPadded", []) or \
+            call("nn.MaxPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c))
 
     def call_maxpool(self, s: Functional, x: str) -> str:
-        kwargs = [("kernel_size", code(s.attrs["kernel"])), *self._pool_kwargs(s.attrs)]
-        return call("F.max_pool2d", [x], kwargs)
+        kwargs = [("kernel_size", code(s.attrs["kernel"])), *self._pool_kwargs(s)]
+        return self._padded_pool(s, "pool2d_padded", [x]) or call("F.max_pool2d", [x], kwargs)
 
     def module_avgpool(self, c: OpCtor) -> str:
-        return call("nn.AvgPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c.attrs))
+        return self._padded_pool(c, "Pool2dPadded", []) or \
+            call("nn.AvgPool2d", [code(c.attrs["kernel"])], self._pool_kwargs(c))
 
     def call_avgpool(self, s: Functional, x: str) -> str:
-        kwargs = [("kernel_size", code(s.attrs["kernel"])), *self._pool_kwargs(s.attrs)]
-        return call("F.avg_pool2d", [x], kwargs)
+        kwargs = [("kernel_size", code(s.attrs["kernel"])), *self._pool_kwargs(s)]
+        return self._padded_pool(s, "pool2d_padded", [x]) or call("F.avg_pool2d", [x], kwargs)
+
+    def _padded_pool(self, item: Any, func: str, args: list[str]) -> str | None:
+        """A pool with asymmetric or TensorFlow 'same' padding (``None`` if symmetric)."""
+        pads = pool_pads(item)
+        if pads is None:
+            return None
+        a = item.attrs
+        self.helpers.update({"pool2d_padded", func})
+        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        seq = _list if func == "pool2d_padded" else _tuple
+        kwargs = []
+        if pads != "same":
+            top, bottom, left, right = pads
+            kwargs.append(("pad", seq((left, right, top, bottom))))
+        if a.get("dilation", (1, 1)) != (1, 1):
+            kwargs.append(("dilation", seq(a["dilation"])))
+        if not a.get("count_include_pad", True):
+            kwargs.append(("count_include_pad", "False"))
+        kind = '"max"' if item.op.name == "maxpool" else '"avg"'
+        return call(func, [*args, kind, seq(a["kernel"]), seq(stride)], kwargs)
 
     def module_adaptive_avgpool(self, c: OpCtor) -> str:
         return f"nn.AdaptiveAvgPool2d({_tuple(c.attrs['size'])})"
@@ -612,6 +721,14 @@ def _module_padding(c: OpCtor) -> str:
 def _non_default(attrs: dict, defaults: dict) -> list[tuple[str, str]]:
     return [(k, code(attrs[k])) for k, d in defaults.items()
             if is_symbolic(attrs[k]) or attrs[k] != d]
+
+
+def _list(value: Any) -> str:
+    """``(3, 3)`` -> ``[3, 3]``, ``s`` -> ``[s, s]`` (TorchScript wants the lists that a helper
+    takes as ``list[int]``)."""
+    if not isinstance(value, (list, tuple)):
+        value = (value, value)
+    return "[" + ", ".join(code(v) for v in value) + "]"
 
 
 def _tuple(value: Any) -> str:
