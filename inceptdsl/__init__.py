@@ -56,3 +56,12 @@ def render(spec: Any, path: str | Path, depth: int | None = None) -> Path:
     from .page import render_any
 
     return render_any(_spec(spec), Path(path), depth=depth)
+
+
+def __getattr__(name: str) -> Any:
+    """``inceptdsl.weights`` (weight import) is loaded on first use."""
+    if name == "weights":
+        import importlib
+
+        return importlib.import_module(".weights", __name__)
+    raise AttributeError(f"module 'inceptdsl' has no attribute '{name}'")

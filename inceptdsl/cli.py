@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 the spec is invalid (or a check failed), 2 bad usage. Spec errors
 go to stderr as ``PATH:LINE:COL: error: MESSAGE`` with the source line and a caret.
-``check``, ``summary``, ``render``, ``list`` and ``fmt`` never import torch or jax.
+``check``, ``summary``, ``render``, ``list`` and ``fmt`` never import torch or jax;
+``weights from-keras`` imports keras only for a ``.keras`` file.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
 
     sub.add_parser("schema", help="JSON Schema of the YAML format")
+
+    p = sub.add_parser("weights", help="import weights from another framework")
+    how = p.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)
+    k = how.add_parser("from-keras", help="a Keras model's weights as the spec's state_dict")
+    k.add_argument("source", metavar="FILE", help="a .keras or .weights.h5 file")
+    k.add_argument("--spec", required=True, metavar="SPEC")
+    k.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.safetensors or OUT.npz (PyTorch layouts and keys)")
+    _add_set(k)
     return parser
 
 
@@ -205,9 +215,35 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """``weights from-keras FILE --spec S -o OUT``: all or nothing, OUT is never partial."""
+    from .fileio import write_atomic
+    from .weights import KerasImportError, from_keras, state_dict_bytes
+
+    source, output = Path(args.source), Path(args.output)
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file")
+    if not source.name.endswith((".keras", ".weights.h5")):
+        raise UsageError(f"{source}: expected a .keras or .weights.h5 file")
+    if output.suffix not in (".safetensors", ".npz"):
+        raise UsageError(f"{output}: the output must end in .safetensors or .npz")
+    spec = _load(args.spec, args.overrides)
+    try:
+        state = from_keras(source, spec)
+    except KerasImportError as exc:
+        print(f"inceptdsl: error: {source}: {exc}", file=sys.stderr)
+        return EXIT_SPEC
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"reading {source} needs '{exc.name}' (pip install keras)") from None
+    write_atomic(output, state_dict_bytes(state, output.suffix), protect=[str(source)])
+    print(f"{output}: {len(state)} tensors for '{spec.name}' from {source}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile,
     "render": cmd_render, "fmt": cmd_fmt, "diff": cmd_diff, "schema": cmd_schema,
+    "weights": cmd_weights,
 }
 
 

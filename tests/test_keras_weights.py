@@ -1,0 +1,129 @@
+"""Keras applications as specs: their figures, and their weights in both backends.
+
+Each Keras model is built once per module (``weights=None``, seeded), with non-trivial BN
+moving statistics, and compared with the generated torch and flax models that received its
+weights through ``inceptdsl.weights.from_keras``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from flax import nnx  # noqa: E402
+from helpers import relative_diff  # noqa: E402
+
+import inceptdsl  # noqa: E402
+from inceptdsl.codegen import load_source  # noqa: E402
+from inceptdsl.weights import KerasImportError, from_keras  # noqa: E402
+
+SPECS = {
+    "inception_v3_keras": "InceptionV3",
+    "inception_resnet_v2_keras": "InceptionResNetV2",
+    "xception_keras": "Xception",
+}
+_MODELS: dict[str, keras.Model] = {}
+
+
+def keras_model(spec: str) -> keras.Model:
+    """The Keras application behind ``spec``: seeded, with random BN statistics (cached)."""
+    if spec not in _MODELS:
+        keras.utils.set_random_seed(0)
+        model = getattr(keras.applications, SPECS[spec])(weights=None)
+        rng = np.random.default_rng(1)
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_mean.assign(rng.normal(0, 0.2, layer.moving_mean.shape))
+                layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+                layer.beta.assign(rng.normal(0, 0.2, layer.beta.shape))
+                if layer.gamma is not None:
+                    layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+        _MODELS[spec] = model
+    return _MODELS[spec]
+
+
+def batch() -> np.ndarray:
+    return np.random.default_rng(2).normal(size=(2, 299, 299, 3)).astype(np.float32)
+
+
+def torch_output(spec: str, state: dict) -> np.ndarray:
+    model = inceptdsl.build(spec, "torch")
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()},
+                          strict=True)
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(batch()).permute(0, 3, 1, 2)).numpy()
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_summary_counts_equal_keras(spec):
+    report = inceptdsl.analyze(spec)
+    model = keras_model(spec)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization)
+                    for layer in model.layers)
+    assert report.params == trainable
+    assert report.params + report.buffers == model.count_params() + bn_layers
+    assert report.output == [1000]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_keras_weights_give_keras_outputs_in_torch_and_flax(spec, tmp_path):
+    model = keras_model(spec)
+    expected = np.asarray(model.predict(batch(), verbose=0))
+    state = from_keras(model, spec)
+    assert relative_diff(expected, torch_output(spec, state)) <= 1e-4
+
+    module = load_source(inceptdsl.compile(spec, backend="flax"), f"flax_{spec}_keras")
+    flax_model = module.load_torch_state_dict(module.create_model(), state)
+    flax_model.eval()
+    got = nnx.jit(lambda m, v: m(v))(flax_model, batch())
+    assert relative_diff(expected, np.asarray(got)) <= 1e-4
+
+    path = tmp_path / "model.weights.h5"
+    model.save_weights(path)
+    from_file = from_keras(path, spec)
+    assert from_file.keys() == state.keys()
+    assert all(np.array_equal(from_file[k], state[k]) for k in state)
+    assert relative_diff(expected, torch_output(spec, from_file)) <= 1e-4
+
+
+def test_import_is_strict_and_names_the_first_mismatch():
+    model = keras_model("xception_keras")
+    with pytest.raises(KerasImportError, match="'block1_conv1' .*Conv2D number 1: Keras "
+                                               "weight of shape"):
+        from_keras(model, inceptdsl.load("xception_keras", set={"width": 0.5}))
+    with pytest.raises(KerasImportError, match="BatchNormalization number 1: the Keras layer "
+                                               "has 4 weights, the spec expects 3"):
+        from_keras(model, "inception_v3_keras")
+
+
+def test_cli_writes_the_state_dict_and_reports_mismatches(tmp_path):
+    model = keras_model("xception_keras")
+    path = tmp_path / "xception.weights.h5"
+    model.save_weights(path)
+    out = tmp_path / "xception.npz"
+    cli = [sys.executable, "-m", "inceptdsl.cli", "weights", "from-keras"]
+    done = subprocess.run([*cli, str(path), "--spec", "xception_keras", "-o", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as saved:
+        state = from_keras(model, "xception_keras")
+        assert sorted(saved.files) == sorted(state)
+        assert all(np.array_equal(saved[k], state[k]) for k in state)
+    bad = subprocess.run([*cli, str(path), "--spec", "inception_v3_keras", "-o",
+                          str(tmp_path / "bad.npz")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "error:" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad.npz").exists()
+    json.dumps(bad.stderr)
