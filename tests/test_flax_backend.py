@@ -162,6 +162,21 @@ def test_every_op_in_eval_and_training_mode():
     assert_same_bn_statistics(ref, model)
 
 
+def test_tensorflow_style_pools_and_shift_only_bn_equal_torch():
+    spec = inceptdsl.load(str(Path(__file__).parent / "specs" / "tf_pools.yaml"))
+    ref, _, model = ported_pair(spec, "tf_pools")
+    x = torch.randn(2, *spec.input)
+    with torch.no_grad():
+        expected = ref.eval()(x)
+    model.eval()
+    assert relative_diff(expected.numpy(), model(to_nhwc(x))) <= 1e-5
+    with torch.no_grad():
+        expected = ref.train()(x)
+    model.train()
+    assert relative_diff(expected.numpy(), model(to_nhwc(x))) <= 1e-5
+    assert_same_bn_statistics(ref, model)
+
+
 def test_gradients_equal_torch_in_float64():
     """Backward is exact too: in float64 every gradient agrees. (In float32, BN backward at
     random init is too ill-conditioned to compare gradients tightly.)"""

@@ -65,6 +65,26 @@ def torch_output(spec: str, state: dict) -> np.ndarray:
         return model(torch.from_numpy(batch()).permute(0, 3, 1, 2)).numpy()
 
 
+@pytest.mark.parametrize("size", [7, 8, 74, 75])
+def test_same_pools_equal_keras_pools_at_odd_and_even_sizes(size, tmp_path):
+    layers = {"maxpool(3, stride=2, pad='same')": ("max_pool", 2),
+              "avgpool(3, stride=2, pad='same', count_include_pad=false)": ("average_pool", 2),
+              "avgpool(3, stride=1, pad='same', count_include_pad=false)": ("average_pool", 1)}
+    x = np.random.default_rng(size).normal(size=(2, size, size, 3)).astype(np.float32)
+    for layer, (pool, stride) in layers.items():
+        path = tmp_path / "pool.yaml"
+        path.write_text(f"format: 1\nname: pool\ninput: [3, {size}, {size}]\n"
+                        f"body:\n  - p: {layer}\n  - {layer}\n")
+        expected = np.asarray(getattr(keras.ops, pool)(
+            getattr(keras.ops, pool)(x, 3, stride, padding="same"), 3, stride, padding="same"))
+        model = inceptdsl.build(str(path), "torch")
+        with torch.no_grad():
+            got = model(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+        assert relative_diff(expected, got) <= 1e-6, layer
+        module = load_source(inceptdsl.compile(str(path), backend="flax"), f"pool_{size}")
+        assert relative_diff(expected, module.create_model()(x)) <= 1e-6, layer
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_summary_counts_equal_keras(spec):
     report = inceptdsl.analyze(spec)
@@ -96,6 +116,48 @@ def test_keras_weights_give_keras_outputs_in_torch_and_flax(spec, tmp_path):
     assert from_file.keys() == state.keys()
     assert all(np.array_equal(from_file[k], state[k]) for k in state)
     assert relative_diff(expected, torch_output(spec, from_file)) <= 1e-4
+
+
+TINY = """format: 1
+name: tiny_keras
+input: [3, 16, 16]
+body:
+  - conv: conv(4, 3, stride=2, pad='same')
+  - bn: batchnorm(eps=0.001, scale=false)
+  - relu
+  - sep:
+      - conv(4, 3, pad=1, groups=4, bias=false)
+      - conv(6, 1)
+  - dw: conv(12, 3, pad=1, groups=6)
+  - pool: global_avgpool
+  - flatten
+  - fc: linear(3)
+  - softmax
+"""
+
+
+def test_a_keras_file_imports_like_the_model_it_holds(tmp_path):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.BatchNormalization(scale=False)(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.SeparableConv2D(6, 3, padding="same")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    tiny = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    tiny.layers[2].moving_mean.assign(np.linspace(-1, 1, 4))
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    spec = str(tmp_path / "tiny.yaml")
+    tiny.save(tmp_path / "tiny.keras")
+    state = from_keras(tmp_path / "tiny.keras", spec)
+    assert sorted(state) == sorted(inceptdsl.build(spec, "torch").state_dict())
+    images = np.random.default_rng(4).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    model = inceptdsl.build(spec, "torch").eval()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    with torch.no_grad():
+        got = model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    assert relative_diff(np.asarray(tiny.predict(images, verbose=0)), got) <= 1e-5
 
 
 def test_import_is_strict_and_names_the_first_mismatch():

@@ -236,6 +236,27 @@ def test_asymmetric_padding_works_everywhere_including_named_sequences():
     assert "layers.2.weight" in model.state_dict()
 
 
+def test_tensorflow_style_pools_and_shift_only_bn_script_export_and_count():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = inceptdsl.load(str(Path(__file__).parent / "specs" / "tf_pools.yaml"))
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec).eval()
+    randomize_bn(model)
+    x = torch.randn(2, *spec.input)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(x)
+    assert list(out.shape[1:]) == report.output
+    assert counter.get_total_flops() // 4 == report.macs  # batch of 2
+    assert sum(p.numel() for p in model.parameters()) == report.params
+    assert sum(b.numel() for b in model.buffers()) == report.buffers
+    assert "down1.bn.weight" not in model.state_dict() and "down1.bn.bias" in model.state_dict()
+    assert torch.allclose(out.sum(1), torch.ones(2))  # the softmax
+    assert torch.allclose(torch.jit.script(model)(x), out, atol=1e-6)
+    exported = torch.export.export(model, (x,))
+    assert torch.allclose(exported.module()(x), out, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["googlenet_torchvision", "inception_resnet_v2"])
 def test_width_knob_scales_the_generated_model_like_the_summary(name):
     spec = inceptdsl.load(name, set={"width": 0.5})

@@ -148,7 +148,7 @@ def same_padding(size: list[int], kernel_size: list[int], stride: list[int],
 
 
 def pool2d_padded(x: Tensor, kind: str, kernel_size: list[int], stride: list[int],
-                  pad: Optional[list[int]] = None, dilation: Optional[list[int]] = None,
+                  pad: list[int] | None = None, dilation: list[int] | None = None,
                   count_include_pad: bool = True) -> Tensor:
     """Max or average pooling after padding by ``pad`` (left, right, top, bottom), or by
     TensorFlow's 'same' padding for this input size when ``pad`` is None.
@@ -171,13 +171,13 @@ class Pool2dPadded(nn.Module):
     """``pool2d_padded`` as a module: pooling with asymmetric or TensorFlow 'same' padding."""
 
     def __init__(self, kind: str, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int], pad: Optional[tuple[int, int, int, int]] = None,
+                 stride: int | tuple[int, int], pad: tuple[int, int, int, int] | None = None,
                  dilation: tuple[int, int] = (1, 1), count_include_pad: bool = True) -> None:
         super().__init__()
         self.kind = kind
         self.kernel_size = [kernel_size] * 2 if isinstance(kernel_size, int) else list(kernel_size)
         self.stride = [stride] * 2 if isinstance(stride, int) else list(stride)
-        self.pad: Optional[list[int]] = None if pad is None else list(pad)
+        self.pad: list[int] | None = None if pad is None else list(pad)
         self.dilation: list[int] = list(dilation)
         self.count_include_pad = count_include_pad
 
