@@ -134,6 +134,7 @@ class ChannelSlice(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x[:, self.start:self.stop]
+''',
     "pool2d_padded": '''
 def same_padding(size: list[int], kernel_size: list[int], stride: list[int],
                  dilation: list[int]) -> list[int]:
