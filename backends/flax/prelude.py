@@ -433,7 +433,7 @@ def _initialize(model: nnx.Module, seed: int = 0) -> None:
             for var, fill in ((node.scale, 1), (node.bias, 0)):
                 if var is not None:
                     var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
-        elif isinstance(node, LayerScale):
+        elif isinstance(node, nnx.Param) and "init" in node.get_metadata():  # a layer scale
             init = node.get_metadata()["init"]
             node.set_value(jnp.asarray(np.full(node.get_value().shape, init, np.float32)))
         elif isinstance(node, nnx.RngKey):

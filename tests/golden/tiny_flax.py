@@ -199,6 +199,13 @@ def _initialize(model: nnx.Module, seed: int = 0) -> None:
             for var, fill in ((node.scale, 1), (node.bias, 0), (node.mean, 0), (node.var, 1)):
                 if var is not None:
                     var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
+        elif isinstance(node, (nnx.LayerNorm, nnx.GroupNorm)):
+            for var, fill in ((node.scale, 1), (node.bias, 0)):
+                if var is not None:
+                    var.set_value(jnp.asarray(np.full(var.get_value().shape, fill, np.float32)))
+        elif isinstance(node, nnx.Param) and "init" in node.get_metadata():  # a layer scale
+            init = node.get_metadata()["init"]
+            node.set_value(jnp.asarray(np.full(node.get_value().shape, init, np.float32)))
         elif isinstance(node, nnx.RngKey):
             node.set_value(jax.random.key(seed + keys))
             keys += 1
@@ -247,6 +254,7 @@ def load_torch_state_dict(model: nnx.Module, state_dict) -> nnx.Module:
         if leaf == "num_batches_tracked":
             continue
         names = [f"{prefix}.{n}" if prefix else n for n in _TORCH_NAMES.get(leaf, ())]
+        names.append(key)  # a tensor held by its module under its own name (layer scale)
         name = next((n for n in names if n in targets), None)
         if name is None or name in updates:
             unexpected.append(key)
