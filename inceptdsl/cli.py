@@ -147,13 +147,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for ref in args.specs:
         try:
-            report = analyze(_load(ref, args.overrides))
+            spec = _load(ref, args.overrides)
+            report = analyze(spec)
         except (SpecError, SpecErrors) as exc:
             print(exc.render(), file=sys.stderr)
             status = EXIT_SPEC
             continue
         print(f"{ref}: ok ({report.name}: {report.params:,} params, "
               f"output {'x'.join(map(str, report.output))})")
+        if spec.variant is not None:
+            print(f"  extends {spec.variant.parent}: {spec.variant.describe()}")
     return status
 
 

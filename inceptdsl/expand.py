@@ -59,8 +59,16 @@ class Ctx:
 
 
 def expand(spec: Spec) -> Network:
-    """Expand a spec into its IR network (raises :class:`SpecError` on any problem)."""
-    return Expander(spec).run()
+    """Expand a spec into its IR network (raises :class:`SpecError` on any problem).
+
+    An error that a variant's edit caused in its parent's text is reported at the edit.
+    """
+    try:
+        return Expander(spec).run()
+    except SpecError as exc:
+        from .edits import blame
+
+        raise blame(spec, exc, lambda s: Expander(s).run()) from None
 
 
 class Expander:

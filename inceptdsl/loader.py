@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .edits import Edit, Variant, apply_edits, item_count, parse_edits
 from .errors import ErrorCollector, SourceSpan, SpecError, remember_source
 from .spec import (
     KNOBS,
@@ -27,7 +28,7 @@ from .spec import (
     parse_node,
     validate_top_level,
 )
-from .yamlsrc import YMap, YStr, load_yaml
+from .yamlsrc import YList, YMap, YStr, load_yaml
 
 SUFFIXES = (".yaml", ".yml", ".incept")
 MAX_EXTENDS = 16
@@ -143,7 +144,8 @@ def _parent_path(ref: str, child: Path) -> Path:
 
 
 def merge(parent: YMap, child: YMap) -> YMap:
-    """Child over parent: ``params`` and ``blocks`` merge key by key, the rest is replaced."""
+    """Child over parent: ``params`` and ``blocks`` merge key by key, ``edits`` add up
+    (unless the child replaces the body), the rest is replaced."""
     out = YMap(parent)
     out.span = child.span
     out.key_spans = {**parent.key_spans, **child.key_spans}
@@ -152,12 +154,35 @@ def merge(parent: YMap, child: YMap) -> YMap:
         if key in ("params", "blocks") and isinstance(value, dict) and isinstance(
                 parent.get(key), dict):
             out[key] = _merge_map(parent[key], value, by_block=key == "blocks")
+        elif key == "edits" and "body" not in child and isinstance(parent.get(key), list) \
+                and isinstance(value, list):
+            out[key] = _join_lists(parent[key], value)
         else:
             out[key] = value
+    if "body" in child:
+        out.pop("edits", None) if "edits" not in child else None
+    out.variant = _variant_info(parent, child)
     out.pop("extends", None)
     out["extends"] = child["extends"]
     out.pop("aliases", None) if "aliases" not in child else None
     return out
+
+
+def _join_lists(first: YList, second: YList) -> YList:
+    out = YList([*first, *second])
+    out.span = second.span
+    out.item_spans = [*(first.item_span(i) for i in range(len(first))),
+                      *(second.item_span(i) for i in range(len(second)))]
+    return out
+
+
+def _variant_info(parent: YMap, child: YMap) -> Variant:
+    """What the child does to its parent's body (the edits themselves come later)."""
+    body = child.get("body")
+    own = child.get("edits")
+    return Variant(str(child["extends"]), item_count(parent.get("body")),
+                   item_count(body) if "body" in child else None,
+                   own_edits=len(own) if isinstance(own, list) else 0)
 
 
 def _merge_map(parent: YMap, child: YMap, by_block: bool) -> YMap:
@@ -213,11 +238,30 @@ def build_spec(doc: YMap, path: str) -> Spec:
         body = parse_node(doc["body"], doc.value_span("body"))
     except SpecError as exc:
         errors.add(exc)
+    variant = getattr(doc, "variant", None)
+    edits = _edits(doc, variant, errors)
     errors.raise_if_any()
     assert isinstance(body, Seq)
+    if variant is not None and edits:
+        variant.edits, variant.base_body, variant.base_blocks = edits, body, dict(blocks)
+        body, blocks = apply_edits(body, blocks, edits)
     return Spec(top.name, list(top.input), params, blocks, body, path, top.format,
                 top.description, top.paper, top.reference, list(top.aliases), top.extends,
-                doc.value_span("input"), raw=doc)
+                doc.value_span("input"), raw=doc, variant=variant)
+
+
+def _edits(doc: YMap, variant: Variant | None, errors: ErrorCollector) -> list[Edit]:
+    if "edits" not in doc:
+        return []
+    if variant is None:
+        errors.add(SpecError("'edits' change a parent's body: this spec extends nothing",
+                             doc.key_span("edits"), hint="add 'extends: PARENT'"))
+        return []
+    try:
+        return parse_edits(doc["edits"], doc.value_span("edits"))
+    except SpecError as exc:
+        errors.add(exc)
+        return []
 
 
 def _key_span(mapping: YMap, key: str) -> SourceSpan:

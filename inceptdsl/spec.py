@@ -145,6 +145,7 @@ class Spec:
     extends: str | None = None
     input_span: SourceSpan | None = None
     raw: Any = None
+    variant: Any = None  # an edits.Variant when the spec extends a parent
 
     def param_values(self) -> dict[str, Any]:
         return {k: p.value for k, p in self.params.items()}
@@ -169,6 +170,7 @@ class TopLevel(BaseModel):
     params: dict[str, Any] = {}
     blocks: dict[str, Any] = {}
     body: list[Any]
+    edits: list[Any] = []
 
     @field_validator("format")
     @classmethod

@@ -38,6 +38,9 @@ class YStr(str):
         obj.span = span
         return obj
 
+    def __deepcopy__(self, memo: dict) -> YStr:  # immutable, like str (edits copy bodies)
+        return self
+
 
 class YMap(dict):
     """A mapping with the spans of the mapping, its keys and its values."""
