@@ -270,12 +270,30 @@ def _apply(edit: Edit, body: Seq, blocks: dict[str, BlockDef], private: set[int]
 def _nothing_matches(edit: Edit, body: Seq, blocks: dict[str, BlockDef]) -> SpecError:
     paths = [a.path for a in addresses(body, blocks)]
     what = "pattern" if any(c in edit.target for c in "*?") else "path"
-    hint = did_you_mean(edit.target, paths)
+    hint = did_you_mean(edit.target, paths) if what == "path" else _near_pattern(
+        edit.target, paths)
     if hint is None:
         top = [p for p in paths if "." not in p]
         hint = "paths of the body: " + ", ".join(top[:12]) + (", ..." if len(top) > 12 else "")
     return SpecError(f"the {what} '{edit.target}' matches nothing in the body", edit.span,
                      hint=hint)
+
+
+def _near_pattern(pattern: str, paths: list[str]) -> str | None:
+    """A hint for a pattern that matches nothing: its literal start, corrected.
+
+    >>> _near_pattern("Mixd_*", ["Mixed_5b", "Mixed_6a", "fc"])
+    "did you mean 'Mixed_*'?"
+    """
+    start = re.split(r"[*?]", pattern, maxsplit=1)[0]
+    rest = pattern[len(start):]
+    close = did_you_mean(start, {p[:len(start) + 1] for p in paths} | {
+        p[:len(start)] for p in paths} | {p[:max(len(start) - 1, 1)] for p in paths})
+    if close is None:
+        return None
+    fixed = close.split("'")[1] + rest
+    return f"did you mean '{fixed}'?" if any(
+        pattern_regex(fixed).fullmatch(p) for p in paths) else None
 
 
 def _make_private(owner: Node, body: Seq, blocks: dict[str, BlockDef]) -> None:
