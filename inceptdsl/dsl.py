@@ -250,6 +250,9 @@ class _Builder:
                     blocks = _new_map(self.span(item.children[0]))
                     self.put(doc, item.children[0], blocks, blocks.span, key="blocks")
                 self.block(blocks, item)
+            elif kind == "edits":
+                edits = self.edits(item)
+                self.put(doc, item.children[0], edits, edits.span)
             else:
                 body = self.suite(item.children[2], always_list=True)
                 self.put(doc, item.children[0], body, body.span, key="body")
@@ -282,6 +285,57 @@ class _Builder:
         blocks[key] = body
         blocks.key_spans[text] = sig_span
         blocks.value_spans[text] = getattr(body, "span", sig_span)
+
+    # ------------------------------------------------------------ edits
+
+    def edits(self, item: Any) -> YList:
+        """``edits:`` lines -> the list of edit mappings YAML writes (``- remove: x``)."""
+        entries = [c for c in item.children if getattr(c, "data", "").startswith("edit_")]
+        values = [self.edit(e) for e in entries]
+        spans = [v.span for v in values]
+        return _new_list(values, spans, _join(spans[0], spans[-1]))
+
+    def edit(self, tree: Any) -> YMap:
+        out = _new_map(self.span(tree))
+        verb = tree.children[0]
+        target = next(c for c in tree.children if getattr(c, "data", None) == "target")
+        key = str(verb)
+        if tree.data == "edit_insert":
+            key = f"insert_{tree.children[1]}"
+        self.put(out, verb, self.target(target), self.span(target), key=key)
+        if tree.data == "edit_set":
+            values = _new_map(self.span(tree.children[-1]))
+            self.mods(values, _subtrees(tree, "mods"))
+            self.put(out, tree.children[-1], values, values.span, key="with")
+        elif tree.data != "edit_remove":
+            operand = tree.children[-1]
+            value = self.operand(operand)
+            self.put(out, operand, value, getattr(value, "span", self.span(operand)),
+                     key="with")
+        return out
+
+    def target(self, tree: Any) -> YStr:
+        """A path or pattern, written without spaces (``Mixed_6*``) or quoted."""
+        toks = list(_tokens(tree))
+        span = _span(self.path, toks[0], toks[-1])
+        if len(toks) == 1 and toks[0].type == "STRING":
+            return self.scalar_token(toks[0])
+        text = self.text[toks[0].start_pos:toks[-1].end_pos]
+        if any(c.isspace() for c in text):
+            raise SpecError("a path or pattern is written without spaces", span,
+                            hint="quote it if it must hold unusual characters")
+        return YStr(text, span)
+
+    def operand(self, tree: Any) -> Any:
+        """What replace/insert put in: an indented suite, or the rest of the line."""
+        inner = tree.children[0]
+        if inner.data == "suite":
+            return self.suite(inner, always_list=False)
+        chain = self.chain(inner)
+        if len(chain) == 1:
+            return chain[0][0]
+        span = _join(chain[0][1], chain[-1][1])
+        return _new_list([n for n, _ in chain], [s for _, s in chain], span)
 
     # ------------------------------------------------------------ values
 

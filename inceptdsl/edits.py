@@ -117,7 +117,18 @@ def _values(value: Any, span: SourceSpan) -> dict[str, Expr]:
     if not isinstance(value, dict) or not value:
         raise SpecError("'set' takes the arguments to change: with: {pool_features: 64} "
                         "(or {count: 5} for a repeat)", span)
-    return {str(k): _expr(v, value.value_span(k)) for k, v in value.items()}
+    return {str(k): _expr(_list_text(v), value.value_span(k)) for k, v in value.items()}
+
+
+def _list_text(value: Any) -> Any:
+    """A YAML list value (``[1, 5]``) as expression text; anything else as it is.
+
+    >>> _list_text([1, [5, 2]])
+    '[1, [5, 2]]'
+    """
+    if isinstance(value, list):
+        return "[" + ", ".join(str(_list_text(v)) for v in value) + "]"
+    return value
 
 
 # ---------------------------------------------------------------------------- paths
@@ -263,6 +274,12 @@ def _apply(edit: Edit, body: Seq, blocks: dict[str, BlockDef], private: set[int]
             break
         _make_private(shared, body, blocks)
         private.add(id(shared))
+    if edit.node is not None and edit.node.name is not None and len(
+            {id(a.container) for a in found}) < len(found):
+        raise SpecError(f"'{edit.target}' matches {len(found)} places in one body, and the "
+                        f"node put there is named '{edit.node.name}': the name would be "
+                        "defined twice", edit.span, hint="leave the node unnamed, or address one "
+                        "place")
     for address in found:
         _apply_one(edit, address, blocks)
 

@@ -31,7 +31,8 @@ INDENT = 4
 MAX_LINE = 100
 HEADER_ORDER = ("format", "name", "description", "paper", "reference", "aliases", "extends",
                 "input")
-SECTIONS = ("params", "blocks", "body")
+SECTIONS = ("params", "blocks", "body", "edits")
+EDIT_VERBS = ("remove", "replace", "insert_before", "insert_after", "set")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DSL_WORDS = {"true", "True", "false", "False", "null", "none", "None"}
 
@@ -224,7 +225,34 @@ class DslPrinter(Printer):
         if "body" in doc:
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
             self.suite(doc["body"], INDENT, True, doc.value_span("body"))
+        if doc.get("edits"):
+            self.stmt(0, "edits:", doc.key_span("edits").line, blank=True)
+            edits = _edit_list(doc["edits"], doc.value_span("edits"))
+            for i, edit in enumerate(edits):
+                span = _item_span(edits, i, doc.value_span("edits"))
+                self.line(self.edit(edit, span), INDENT, _line(edit, span))
         return self.finish()
+
+    def edit(self, edit: Any, span: SourceSpan | None) -> tuple[str, Any]:
+        """``remove Mixed_6e``, ``set Mixed_5b {pool_features: 64}``, ``replace x: node``."""
+        verb, target = _edit_verb(edit, span)
+        where = target if _BARE_TARGET.match(target) else json.dumps(target)
+        if verb == "remove":
+            return f"remove {where}", None
+        operand, operand_span = edit["with"], edit.value_span("with")
+        if verb == "set":
+            if not isinstance(operand, dict) or not operand:
+                raise _cannot("'set' takes a mapping of arguments", operand, operand_span)
+            values = ", ".join(f"{self.key(k, operand)}: {self.scalar(v)}"
+                               for k, v in operand.items())
+            return f"set {where} {{{values}}}", None
+        head = f"{verb.replace('_', ' ')} {where}:"
+        if isinstance(operand, list) and len(operand) != 1 and operand:
+            return head, lambda ind: self.suite(operand, ind, False, operand_span)
+        text, body = self.head(operand, operand_span)
+        if body is None:
+            return f"{head} {text}", None
+        return head, lambda ind: self.suite(operand, ind, False, operand_span)
 
     def key(self, key: str, mapping: Any) -> str:
         if not _IDENT.match(key) or key in _DSL_WORDS:
@@ -396,7 +424,35 @@ class YamlPrinter(Printer):
             body = doc["body"]
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
             self.items(body, "  ", doc.value_span("body"))
+        if "edits" in doc:
+            self.edits(doc["edits"], doc.key_span("edits").line, doc.value_span("edits"))
         return self.finish()
+
+    def edits(self, edits: Any, line: int, span: SourceSpan | None) -> None:
+        """``- remove: x`` / ``- set: x`` + ``with: {k: v}`` (flow for plain values)."""
+        edits = _edit_list(edits, span)
+        self.stmt(0, "edits:" if edits else "edits: []", line, blank=True)
+        for i, edit in enumerate(edits):
+            item_span = _item_span(edits, i, span)
+            verb, target = _edit_verb(edit, item_span)
+            self.stmt(0, f"  - {verb}: {yaml_scalar(target)}", _line(target, item_span))
+            if "with" not in edit:
+                continue
+            operand, line = edit["with"], edit.key_span("with").line
+            flow = self._flow_values(operand) if verb == "set" else None
+            if flow is not None:
+                self.stmt(0, f"    with: {flow}", line)
+            else:
+                self.entry("with", operand, "    ", line, edit.value_span("with"), False)
+
+    def _flow_values(self, values: Any) -> str | None:
+        if not isinstance(values, dict) or any(isinstance(v, (list, dict))
+                                               for v in values.values()):
+            return None
+        texts = [f"{yaml_scalar(str(k))}: {yaml_scalar(v)}" for k, v in values.items()]
+        if any("," in t or "{" in t or "}" in t for t in texts):
+            return None
+        return "{" + ", ".join(texts) + "}"
 
     def entry(self, key: str, value: Any, lead: str, line: int | None,
               span: SourceSpan | None, flow: bool, blank: bool = False) -> None:
@@ -449,6 +505,25 @@ class YamlPrinter(Printer):
             lead = first_lead if i == 0 and first_lead is not None else pad
             line = _line(key, value.key_span(key)) if i else (first_line or _line(key, span))
             self.entry(key, sub, lead, line, value.value_span(key), False)
+
+
+_BARE_TARGET = re.compile(r"[A-Za-z_*?][A-Za-z0-9_.*?]*\Z")
+
+
+def _edit_list(edits: Any, span: SourceSpan | None) -> Any:
+    if not isinstance(edits, list):
+        raise _cannot("'edits' must be a list", edits, span)
+    return edits
+
+
+def _edit_verb(edit: Any, span: SourceSpan | None) -> tuple[str, str]:
+    """The verb and target of one edit mapping (``("remove", "Mixed_6e")``)."""
+    verbs = [k for k in edit if k in EDIT_VERBS] if isinstance(edit, dict) else []
+    extra = [k for k in edit if k not in EDIT_VERBS and k != "with"] if verbs else []
+    if len(verbs) != 1 or extra or not isinstance(edit[verbs[0]], str):
+        raise _cannot("an edit is one of " + ", ".join(EDIT_VERBS) + " with a path",
+                      edit, span)
+    return str(verbs[0]), edit[verbs[0]]
 
 
 _YAML_SPECIAL = set("!&*[]{}|>'\"%@`#,?")
@@ -508,12 +583,31 @@ def structure(doc: Any) -> Any:
     for key, value in doc.items():
         if key == "body":
             out[key] = _node_structure(value)
+        elif key == "edits" and isinstance(value, list):
+            if value:
+                out[key] = [_edit_structure(e) for e in value]
         elif key == "blocks" and isinstance(value, dict):
             out[key] = {norm_expr(k): _node_structure(v) for k, v in value.items()}
         elif key in ("params", "blocks") and not value:
             continue
         else:
             out[str(key)] = plain(value)
+    return out
+
+
+def _edit_structure(edit: Any) -> Any:
+    """An edit without positions: its verb, target and operand (node or values)."""
+    if not isinstance(edit, dict):
+        return plain(edit)
+    out = {}
+    for key, value in edit.items():
+        if key != "with":
+            out[str(key)] = plain(value)
+        elif "set" in edit and isinstance(value, dict):
+            out["with"] = {str(k): norm_expr(v) if isinstance(v, str) else v
+                           for k, v in value.items()}
+        else:
+            out["with"] = _node_structure(value)
     return out
 
 

@@ -68,6 +68,8 @@ def _top_level() -> dict[str, dict[str, Any]]:
                    "additionalProperties": {"$ref": REF + "node"},
                    "description": "reusable blocks: 'Name(param, param=default): body'"},
         "body": {"items": {"$ref": REF + "node"}, "description": "the network, in order"},
+        "edits": {"items": {"$ref": REF + "edit"},
+                  "description": "a variant's changes to its parent's body, in order"},
     }
 
 
@@ -83,6 +85,26 @@ def _defs() -> dict[str, Any]:
         "node": {"anyOf": [{"$ref": REF + k} for k in ("layer", "sequence", "form", "named")]},
         "form": _form(),
         "named": _named(),
+        "edit": _edit(),
+    }
+
+
+def _edit() -> dict[str, Any]:
+    """``{remove: PATH}``, ``{replace: PATH, with: NODE}``, ``{set: PATH, with: {...}}``..."""
+    from .edits import NEEDS_WITH, VERBS
+
+    path = {"type": "string", "description": "a dotted path (Mixed_5b.branch_pool) or a "
+            "glob over paths (Mixed_6*)"}
+    return {
+        "type": "object",
+        "properties": {**{verb: path for verb in VERBS},
+                       "with": {"description": "the node put in (replace, insert_*), or "
+                                "the arguments set ({pool_features: 64}, {count: 5})"}},
+        "additionalProperties": False,
+        "oneOf": [{"required": [verb, "with"] if verb in NEEDS_WITH else [verb],
+                   "propertyNames": {"enum": [verb, "with"] if verb in NEEDS_WITH
+                                     else [verb]}}
+                  for verb in VERBS],
     }
 
 

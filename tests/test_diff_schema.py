@@ -111,7 +111,7 @@ def validator():
 
 def yaml_specs() -> list:
     files = sorted(SPECS.glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
-    return files + sorted((ROOT / "examples").glob("*.yaml"))
+    return files + sorted((ROOT / "examples").glob("**/*.yaml"))
 
 
 @pytest.mark.parametrize("path", yaml_specs(), ids=lambda p: p.name)
@@ -129,6 +129,15 @@ def test_dsl_specs_converted_to_yaml_validate(validator, name):
 def test_a_variant_needs_only_extends(validator):
     assert validator.is_valid({"extends": "inception_v3", "params": {"num_classes": 10}})
     assert validator.is_valid(yaml.safe_load(VARIANT))
+
+
+def test_edits_validate_and_bad_edits_do_not(validator):
+    base = {"extends": "inception_v3"}
+    assert validator.is_valid({**base, "edits": [{"remove": "Mixed_6e"},
+                                                  {"set": "Mixed_5b", "with": {"c": 1}}]})
+    for bad in ({"remove": "x", "with": "relu"}, {"replace": "x"}, {"delete": "x"},
+                {"remove": "x", "set": "y", "with": {}}):
+        assert not validator.is_valid({**base, "edits": [bad]}), bad
 
 
 GOOD = {"name": "x", "input": [3, 32, 32], "body": ["relu"]}
