@@ -38,7 +38,17 @@ def diff_reports(spec_a: Spec, spec_b: Spec, depth: int = 1) -> dict[str, Any]:
         "a": _header(a), "b": _header(b),
         "totals": {key: _delta(getattr(a, key), getattr(b, key)) for key in TOTAL_KEYS},
         "blocks": [_row(ra, rb) for ra, rb in _match(a.blocks, b.blocks)],
+        "edits": _edits(spec_a, spec_b),
     }
+
+
+def _edits(spec_a: Spec, spec_b: Spec) -> list[str]:
+    """B's edits of A's body, when B is a variant of A (``["remove Mixed_6e"]``), else []."""
+    variant = spec_b.variant
+    if variant is None or variant.parent not in (spec_a.name, spec_a.path) or \
+            variant.body_items is not None:
+        return []
+    return [edit.describe() for edit in variant.edits]
 
 
 def _header(report: Report) -> dict[str, Any]:
@@ -110,8 +120,9 @@ def diff_table(result: dict[str, Any]) -> str:
     rows = [_cells(r) for r in result["blocks"]]
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    out = [_title(result), "", _line(head, widths), rule, *(_line(r, widths) for r in rows),
-           rule]
+    out = [_title(result), *(["edits: " + ", ".join(result["edits"])] if result.get("edits")
+                             else []),
+           "", _line(head, widths), rule, *(_line(r, widths) for r in rows), rule]
     out += [_total_line(key, result["totals"][key]) for key in TOTAL_KEYS]
     counts = {s: sum(r["status"] == s for r in result["blocks"]) for s in _MARKS}
     out.append(f"blocks: {counts['changed']} changed, {counts['added']} added, "

@@ -17,9 +17,9 @@ named after it (``InceptionA_Mixed_5b``); an edit of one copy of a repeat unroll
 repeat (same paths, same ``state_dict``).
 
 >>> from inceptdsl.loader import load
->>> from inceptdsl.analysis import analyze
->>> analyze(load("examples/variants/inception_v3_no_6e.yaml")).params
-25019312
+>>> spec = load("inception_resnet_v1_facenet")  # two edits of inception_resnet_v1
+>>> [e.describe() for e in spec.variant.edits], spec.variant.describe()
+(['insert_after repeat_3', 'replace logits'], '2 edits')
 """
 
 from __future__ import annotations

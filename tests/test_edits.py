@@ -162,3 +162,84 @@ def test_flax_equals_torch_on_two_variants(name, size):
         expected = ref(x).numpy()
     got = nnx.jit(lambda m, v: m(v))(model, jax.numpy.asarray(x.permute(0, 2, 3, 1).numpy()))
     assert relative_diff(expected, got) <= 1e-4
+
+
+# ---------------------------------------------------------------------- check, diff, fmt
+
+
+def test_check_says_what_a_variant_changes(tmp_path):
+    whole = tmp_path / "whole.yaml"
+    whole.write_text("extends: inception_v3\nname: whole\nbody:\n  - relu\n")
+    result = run_cli("check", str(VARIANTS / "inception_v3_no_6e.yaml"), str(whole),
+                     "inception_v3", "inception_resnet_v1_facenet")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[1] == "  extends inception_v3: 1 edit"
+    assert lines[3] == "  extends inception_v3: replaces the body: 23 items -> 1"
+    assert lines[4].startswith("inception_v3: ok (") and lines[5].startswith(
+        "inception_resnet_v1_facenet: ok")
+    assert lines[6] == "  extends inception_resnet_v1: 2 edits"
+
+
+def test_diff_marks_removed_and_inserted_items_and_lists_the_edits():
+    from inceptdsl.diff import diff_reports
+    from inceptdsl.loader import load
+
+    result = diff_reports(load("inception_resnet_v1"), load("inception_resnet_v1_facenet"))
+    status = {row["path"]: row["status"] for row in result["blocks"]}
+    assert status["logits"] == "removed" and status["block8"] == "added"
+    assert status["last_linear"] == status["last_bn"] == "added"
+    assert result["edits"] == ["insert_after repeat_3", "replace logits"]
+    no_6e = diff_reports(load("inception_v3"), load(VARIANTS / "inception_v3_no_6e.yaml"))
+    assert [r["path"] for r in no_6e["blocks"] if r["status"] != "same"] == ["Mixed_6e"]
+
+
+def test_summary_of_a_variant_takes_set_as_before():
+    result = run_cli("summary", str(VARIANTS / "inception_v3_pool64.yaml"), "--json",
+                     "--set", "num_classes=10", "--set", "aux_logits=false")
+    assert result.code == 0, result.err
+    got = json.loads(result.out)
+    assert got["output"] == [10]
+    mixed_5c = next(b for b in got["blocks"] if b["path"] == "Mixed_5c")
+    assert mixed_5c["params"] == 285_152  # reads 288 channels, not 256
+
+
+def test_edit_inside_one_instance_copies_its_block_only():
+    from inceptdsl.edits import Edit, addresses, apply_edits
+    from inceptdsl.expr import Const
+    from inceptdsl.loader import load
+
+    edited = load("inception_v3")
+
+    edit = Edit("set", "Mixed_5c.branch_pool", edited.body.span, values={
+        "out": Const(16)})
+    body, blocks = apply_edits(edited.body, edited.blocks, [edit])
+    assert "InceptionA_Mixed_5c" in blocks and "InceptionA" in blocks
+    calls = {a.path: a.node.callee for a in addresses(body, blocks)
+             if a.path.startswith("Mixed_5")}
+    assert calls["Mixed_5c"] == "InceptionA_Mixed_5c" and calls["Mixed_5b"] == "InceptionA"
+    assert edited.body.items[8].callee == "InceptionA"  # the original is untouched
+
+
+def test_one_repeat_copy_is_edited_by_unrolling_with_the_same_paths(tmp_path):
+    from inceptdsl.analysis import analyze
+    from inceptdsl.loader import load
+
+    path = tmp_path / "unroll.yaml"
+    path.write_text("extends: inception_resnet_v2\nname: x\nedits:\n  - remove: repeat.9\n"
+                    "  - set: repeat_1.*\n    with: {scale: 0.2}\n")
+    report = analyze(load(path), depth=1)
+    paths = [b["path"] for b in report.blocks]
+    assert "repeat.8" in paths and "repeat.9" not in paths and "repeat_1.19" in paths
+
+
+def test_dsl_and_yaml_variants_are_the_same_spec(tmp_path):
+    dsl = tmp_path / "v.incept"
+    dsl.write_text("extends: inception_v3\nname: v\n\nedits:\n"
+                   "    set Mixed_5b {pool_features: 64}\n    remove Mixed_6e\n")
+    yaml_text = run_cli("fmt", str(dsl), "--to", "yaml")
+    assert yaml_text.code == 0, yaml_text.err
+    assert "  - set: Mixed_5b\n    with: {pool_features: 64}\n" in yaml_text.out
+    (tmp_path / "v.yaml").write_text(yaml_text.out)
+    a, b = (summary(tmp_path / n) for n in ("v.incept", "v.yaml"))
+    assert (a["params"], a["macs"]) == (b["params"], b["macs"]) == (25_033_200, 5_112_236_128)
