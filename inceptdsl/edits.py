@@ -37,7 +37,8 @@ from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec, pa
 
 VERBS = ("remove", "replace", "insert_before", "insert_after", "set")
 NEEDS_WITH = ("replace", "insert_before", "insert_after", "set")
-MAX_EDIT_MATCHES = 10_000
+MAX_EDITS = 500  # edits in one spec (a real variant has a handful)
+MAX_ADDRESSES = 20_000  # addressable items of a body (as many as MAX_GRAPH_NODES ops)
 
 
 @dataclass
@@ -72,6 +73,8 @@ def parse_edits(value: Any, span: SourceSpan) -> list[Edit]:
     """The ``edits`` list of a document -> :class:`Edit` objects (located errors)."""
     if not isinstance(value, list):
         raise SpecError("'edits' is a list of edits such as '- remove: Mixed_6e'", span)
+    if len(value) > MAX_EDITS:
+        raise SpecError(f"more than {MAX_EDITS} edits; write the body instead", span)
     return [_edit(item, value.item_span(i)) for i, item in enumerate(value)]
 
 
@@ -162,6 +165,14 @@ class _Walker:
     def __init__(self, blocks: dict[str, BlockDef]):
         self.blocks = blocks
         self.stack: list[str] = []
+        self.count = 0
+
+    def found(self, path: str, n: Node, at: _Where) -> Address:
+        self.count += 1
+        if self.count > MAX_ADDRESSES:
+            raise SpecError(f"the network has more than {MAX_ADDRESSES} items to address",
+                            n.span)
+        return Address(path, n, at.container, at.owners)
 
     def walk(self, n: Node, at: _Where) -> Iterator[Address]:
         if isinstance(n, Seq):
@@ -172,11 +183,11 @@ class _Walker:
             yield from self._layer(n, at)
         elif isinstance(n, (Concat, Add)):
             if n.name is not None:
-                yield Address(at.prefix + n.name, n, at.container, at.owners)
+                yield self.found(at.prefix + n.name, n, at)
             for branch in n.branches:
                 yield from self.walk(branch, replace(at, container=n.branches))
         elif isinstance(n, Ref) and n.name is not None:
-            yield Address(at.prefix + n.name, n, at.container, at.owners)
+            yield self.found(at.prefix + n.name, n, at)
 
     def _local(self, n: Node, at: _Where) -> str:
         if at.numbered:
@@ -191,7 +202,7 @@ class _Walker:
                 yield from self.walk(item, replace(at, container=n.items))
             return
         path = self._local(n, at)
-        yield Address(path, n, at.container, at.owners)
+        yield self.found(path, n, at)
         inner = _Where(path + ".", True, [0], {}, at.owners, n.items)
         for item in n.items:
             yield from self.walk(item, replace(inner, container=n.items))
@@ -200,12 +211,12 @@ class _Walker:
         inner = replace(at, owners=[*at.owners, n], container=None)
         if not at.numbered or n.name is not None:
             path = self._local(n, at)
-            yield Address(path, n, at.container, at.owners)
+            yield self.found(path, n, at)
             inner = _Where(path + ".", True, [0], {}, [*at.owners, n], None)
         count = n.count.value if isinstance(n.count, Const) else 0
         if not isinstance(count, int) or isinstance(count, bool):
             return
-        for _ in range(min(count, MAX_EDIT_MATCHES)):
+        for _ in range(min(count, MAX_ADDRESSES + 1)):
             yield from self.walk(n.body, inner)
 
     def _layer(self, n: Layer, at: _Where) -> Iterator[Address]:
@@ -214,7 +225,7 @@ class _Walker:
         if bdef is None and not (at.numbered or n.name is not None or (op and op.stateful)):
             return
         path = self._local(n, at)
-        yield Address(path, n, at.container, at.owners)
+        yield self.found(path, n, at)
         if bdef is None or n.inline or n.callee in self.stack or len(self.stack) > 64:
             return
         self.stack.append(n.callee)
@@ -325,6 +336,10 @@ def _make_private(owner: Node, body: Seq, blocks: dict[str, BlockDef]) -> None:
                         "copy", owner.count.span,
                         hint="edit the repeat's count, or its whole body")
     container = _container_of(owner, body, blocks)
+    if container is None:
+        raise SpecError("one copy of a repeat that is a whole block body cannot be edited "
+                        "alone", owner.span, hint="edit the repeat's count, or redefine "
+                        "the block")
     items = [copy.deepcopy(owner.body) for _ in range(count)]
     seq = Seq(owner.span, items, name=owner.name, when=owner.when, side=owner.side,
               loss_weight=owner.loss_weight, source=owner.source,
@@ -360,11 +375,8 @@ def _in_numbered(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> bool:
     return path.rsplit(".", 1)[-1].isdigit()
 
 
-def _container_of(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> list[Node]:
-    for a in addresses(body, blocks):
-        if a.node is node and a.container is not None:
-            return a.container
-    raise AssertionError("an addressed repeat always sits in a list")
+def _container_of(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> list[Node] | None:
+    return next((a.container for a in addresses(body, blocks) if a.node is node), None)
 
 
 def _index(container: list[Node], node: Node) -> int:
@@ -377,8 +389,9 @@ def _apply_one(edit: Edit, a: Address, blocks: dict[str, BlockDef]) -> None:
         return
     container = a.container
     if container is None:
-        raise SpecError(f"'{a.path}' is the whole body of its repeat; edit the repeat",
-                        edit.span)
+        raise SpecError(f"'{a.path}' is the whole body of a block or repeat and cannot be "
+                        f"{edit.verb.split('_')[0]}d alone", edit.span,
+                        hint="edit the call of the block or the repeat instead")
     at = _index(container, a.node)
     new = _items(edit, container) if edit.node is not None else []
     if edit.verb == "remove":
@@ -468,18 +481,25 @@ def blame(spec: Spec, exc: SpecError, run: Any) -> SpecError:
     if variant is None or not variant.edits or exc.span.path == spec.path \
             or variant.base_body is None:
         return exc
-    for k in range(len(variant.edits) + 1):
+    def fails(k: int) -> SpecError | None:
         body, blocks = apply_edits(variant.base_body, variant.base_blocks, variant.edits[:k])
         try:
             run(replace(spec, body=body, blocks=blocks, variant=None))
         except SpecError as inner:
-            if k == 0:
-                return exc
-            edit = variant.edits[k - 1]
-            return SpecError(f"after this edit ({edit.describe()}): {inner.message}",
-                             edit.span, notes=[("in the parent, here", inner.span),
-                                               *inner.notes], hint=inner.hint)
-    return exc
+            return inner
+        return None
+
+    if fails(0) is not None:
+        return exc  # the parent itself does not expand (e.g. --set input too small)
+    good, bad = 0, len(variant.edits)  # bisect: the first prefix of edits that fails
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (good, mid) if fails(mid) is not None else (mid, bad)
+    inner = fails(bad) or exc
+    edit = variant.edits[bad - 1]
+    return SpecError(f"after this edit ({edit.describe()}): {inner.message}", edit.span,
+                     notes=[("in the parent, here", inner.span), *inner.notes],
+                     hint=inner.hint)
 
 
 def item_count(body: Any) -> int:
