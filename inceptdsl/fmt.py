@@ -225,9 +225,9 @@ class DslPrinter(Printer):
         if "body" in doc:
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
             self.suite(doc["body"], INDENT, True, doc.value_span("body"))
-        if doc.get("edits"):
+        edits = _edit_list(doc["edits"], doc.value_span("edits")) if "edits" in doc else []
+        if edits:
             self.stmt(0, "edits:", doc.key_span("edits").line, blank=True)
-            edits = _edit_list(doc["edits"], doc.value_span("edits"))
             for i, edit in enumerate(edits):
                 span = _item_span(edits, i, doc.value_span("edits"))
                 self.line(self.edit(edit, span), INDENT, _line(edit, span))
@@ -239,6 +239,8 @@ class DslPrinter(Printer):
         where = target if _BARE_TARGET.match(target) else json.dumps(target)
         if verb == "remove":
             return f"remove {where}", None
+        if "with" not in edit:
+            raise _cannot(f"'{verb}' needs 'with'", edit, span)
         operand, operand_span = edit["with"], edit.value_span("with")
         if verb == "set":
             if not isinstance(operand, dict) or not operand:
@@ -246,6 +248,8 @@ class DslPrinter(Printer):
             values = ", ".join(f"{self.key(k, operand)}: {self.scalar(v)}"
                                for k, v in operand.items())
             return f"set {where} {{{values}}}", None
+        if not isinstance(operand, (str, list, dict)):
+            raise _cannot("'with' takes a node", operand, operand_span)
         head = f"{verb.replace('_', ' ')} {where}:"
         if isinstance(operand, list) and len(operand) != 1 and operand:
             return head, lambda ind: self.suite(operand, ind, False, operand_span)
