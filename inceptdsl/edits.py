@@ -33,7 +33,7 @@ from typing import Any
 from .errors import SourceSpan, SpecError
 from .expr import Const, Expr, did_you_mean
 from .ops import OPS
-from .spec import Add, BlockDef, Concat, Layer, Node, Ref, Repeat, Seq, Spec, parse_node
+from .spec import Add, BlockDef, Concat, Layer, Mul, Node, Ref, Repeat, Seq, Spec, parse_node
 
 VERBS = ("remove", "replace", "insert_before", "insert_after", "set")
 NEEDS_WITH = ("replace", "insert_before", "insert_after", "set")
@@ -181,7 +181,7 @@ class _Walker:
             yield from self._repeat(n, at)
         elif isinstance(n, Layer):
             yield from self._layer(n, at)
-        elif isinstance(n, (Concat, Add)):
+        elif isinstance(n, (Concat, Add, Mul)):
             if n.name is not None:
                 yield self.found(at.prefix + n.name, n, at)
             for branch in n.branches:
@@ -335,6 +335,9 @@ def _make_private(owner: Node, body: Seq, blocks: dict[str, BlockDef]) -> None:
         raise SpecError("a repeat whose count is an expression cannot be edited copy by "
                         "copy", owner.count.span,
                         hint="edit the repeat's count, or its whole body")
+    if owner.index is not None:
+        raise SpecError(f"a repeat with an index ('{owner.index}') cannot be edited copy by "
+                        "copy", owner.span, hint="edit the repeat's count, or its body")
     container = _container_of(owner, body, blocks)
     if container is None:
         raise SpecError("one copy of a repeat that is a whole block body cannot be edited "

@@ -1,6 +1,6 @@
-"""Variants written as edits of a parent (examples/variants/): each one equals its parent's
-reference changed by module surgery: params, buffers, MACs, a strict state_dict load and
-equal eval outputs; each compiles to both backends, and two match in Flax."""
+"""Edits, and the variants written with them (examples/variants/): each variant equals its
+parent's reference changed by module surgery (params, buffers, MACs, a strict state_dict
+load and equal eval outputs); each compiles to both backends, and two match in Flax."""
 
 from __future__ import annotations
 
@@ -67,8 +67,36 @@ def _googlenet_no_4e():
     return model
 
 
+def _se():
+    """torchvision's Inception v3 with an SE module after each Mixed_* block: the modules
+    are attributes ``se``, ``se_1``, ... of the model, and a forward hook on each block
+    feeds the block's output through its gate (a hook's result replaces the output)."""
+    import torch
+
+    class SE(torch.nn.Module):
+        def __init__(self, channels: int, r: int = 16):
+            super().__init__()
+            self.fc1 = torch.nn.Conv2d(channels, channels // r, 1)
+            self.fc2 = torch.nn.Conv2d(channels // r, channels, 1)
+
+        def forward(self, x):
+            s = torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))
+            return x * torch.sigmoid(self.fc2(s))
+
+    model = _inception_v3()
+    widths = {"5b": 256, "5c": 288, "5d": 288, "6a": 768, "6b": 768, "6c": 768, "6d": 768,
+              "6e": 768, "7a": 1280, "7b": 2048, "7c": 2048}
+    for i, (block, channels) in enumerate(widths.items()):
+        gate = SE(channels)
+        setattr(model, f"se_{i}" if i else "se", gate)
+        getattr(model, f"Mixed_{block}").register_forward_hook(
+            lambda _module, _inputs, out, gate=gate: gate(out))
+    return model
+
+
 SURGERY = {"inception_v3_pool64": _pool64, "inception_v3_no_6e": _no_6e,
-           "inception_resnet_v2_half": _irv2_half, "googlenet_no_4e": _googlenet_no_4e}
+           "inception_resnet_v2_half": _irv2_half, "googlenet_no_4e": _googlenet_no_4e,
+           "inception_v3_se": _se}
 
 
 def reference(name: str):
