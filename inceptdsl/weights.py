@@ -16,7 +16,8 @@ way, and each is paired with the Keras layer of the same class and rank:
   ``DepthwiseConv2D``;
 - ``batchnorm`` -> ``BatchNormalization`` (gamma unless ``scale=false``, beta, moving mean
   and variance);
-- ``linear`` -> ``Dense``.
+- ``linear`` -> ``Dense`` (after a flattened map, its rows are reordered from Keras's
+  H x W x C flattening to PyTorch's C x H x W).
 
 Strict and all-or-nothing: every Keras weight is used exactly once and every shape must
 fit, or :class:`KerasImportError` names the first layer that does not.
@@ -291,10 +292,25 @@ def _slot(graph: Graph, node: str, pairs: dict[str, str]) -> Slot | None:
         return _conv_slot(graph, node, pairs)
     if op == "batchnorm":
         return _bn_slot(node, attrs, in_shape[0])
-    slot = Slot("Dense", node, [(f"{node}.weight", (attrs["out"], in_shape[0]), "dense")])
+    layout = "dense"
+    flattened = _flattened_map(graph, node)
+    if flattened is not None:  # Keras flattens H x W x C, PyTorch C x H x W
+        layout = "dense_hwc:" + ",".join(map(str, flattened))
+    slot = Slot("Dense", node, [(f"{node}.weight", (attrs["out"], in_shape[0]), layout)])
     if attrs["bias"]:
         slot.tensors.append((f"{node}.bias", (attrs["out"],), "same"))
     return slot
+
+
+def _flattened_map(graph: Graph, node: str) -> tuple[int, int, int] | None:
+    """(C, H, W) when ``node`` reads a flattened map larger than 1 x 1, else None."""
+    src = graph.inputs(node)[0]
+    while graph.node(src)["op"] in ("dropout", "identity"):
+        src = graph.inputs(src)[0]
+    if graph.node(src)["op"] != "flatten":
+        return None
+    shape = tuple(graph.shape(graph.inputs(src)[0]))
+    return shape if len(shape) == 3 and shape[1] * shape[2] > 1 else None
 
 
 def _stateless(node: str, op: str) -> None:
@@ -383,7 +399,9 @@ def _fill(state: dict, slot: Slot, arrays: list[np.ndarray], rank: int) -> None:
 
 def _torch_layout(array: np.ndarray, layout: str, shape: tuple) -> np.ndarray | None:
     """Keras (channels-last) to PyTorch layout: conv HWIO -> OIHW, depthwise
-    (kh, kw, in, multiplier) -> (in * multiplier, 1, kh, kw), dense (in, out) -> (out, in)."""
+    (kh, kw, in, multiplier) -> (in * multiplier, 1, kh, kw), dense (in, out) -> (out, in),
+    with the rows of a dense layer after a flattened map put from H x W x C order into
+    PyTorch's C x H x W."""
     if layout == "conv" and array.ndim == 4:
         return array.transpose(3, 2, 0, 1)
     if layout == "depthwise" and array.ndim == 4:
@@ -391,6 +409,11 @@ def _torch_layout(array: np.ndarray, layout: str, shape: tuple) -> np.ndarray | 
         return array.transpose(2, 3, 0, 1).reshape(cin * mult, 1, kh, kw)
     if layout == "dense" and array.ndim == 2:
         return array.T
+    if layout.startswith("dense_hwc:") and array.ndim == 2:
+        c, h, w = (int(v) for v in layout.split(":")[1].split(","))
+        if array.shape[0] != c * h * w:
+            return None
+        return array.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(c * h * w, -1).T
     if layout == "same":
         return array
     return None

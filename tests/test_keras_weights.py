@@ -160,6 +160,26 @@ def test_a_keras_file_imports_like_the_model_it_holds(tmp_path):
     assert relative_diff(np.asarray(tiny.predict(images, verbose=0)), got) <= 1e-5
 
 
+def test_a_dense_layer_after_a_flattened_map_gets_its_rows_in_torch_order(tmp_path):
+    class Dense:  # the class name is what pairs it; no Keras model needed
+        name = "dense"
+
+        def __init__(self, weights):
+            self.weights = weights
+
+    rng = np.random.default_rng(5)
+    kernel, bias = rng.normal(size=(3 * 4 * 5, 2)), rng.normal(size=2)
+    (tmp_path / "flat.yaml").write_text("format: 1\nname: flat\ninput: [3, 4, 5]\n"
+                                        "body:\n  - flatten\n  - dropout(0.1)\n"
+                                        "  - fc: linear(2)\n")
+    model = type("Model", (), {"layers": [Dense([kernel, bias])]})()
+    state = from_keras(model, str(tmp_path / "flat.yaml"))
+    x = rng.normal(size=(1, 3, 4, 5))
+    keras_out = x.transpose(0, 2, 3, 1).reshape(1, -1) @ kernel + bias  # NHWC flatten
+    torch_out = x.reshape(1, -1) @ state["fc.weight"].T + state["fc.bias"]
+    assert np.allclose(keras_out, torch_out, atol=1e-5)
+
+
 def test_import_is_strict_and_names_the_first_mismatch():
     model = keras_model("xception_keras")
     with pytest.raises(KerasImportError, match="'block1_conv1' .*Conv2D number 1: Keras "
