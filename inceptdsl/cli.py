@@ -54,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_set(p)
 
-    p = sub.add_parser("compile", help="generate PyTorch or Flax source")
+    p = sub.add_parser("compile", help="generate PyTorch or Flax source, or an ONNX model")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--backend", required=True, choices=["torch", "flax"])
+    p.add_argument("--backend", required=True, choices=["torch", "flax", "onnx"])
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--optimize", choices=["inference"])
+    p.add_argument("--weights", metavar="FILE", help="onnx: initializers from a state_dict "
+                   "(.safetensors or .npz, keys as the torch model's); default: seeded init")
     _add_set(p)
 
     p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot) or write "
@@ -173,9 +175,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .fileio import write_atomic
 
     spec = _load(args.spec, args.overrides)
-    code = generate(spec, args.backend, optimize=args.optimize)
+    code = generate(spec, args.backend, optimize=args.optimize, weights=args.weights)
     if args.output:
-        write_atomic(Path(args.output), code, protect=[spec.path])
+        write_atomic(Path(args.output), code,
+                     protect=[p for p in (spec.path, args.weights) if p])
+    elif isinstance(code, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(code)
     else:
         sys.stdout.write(code)
     return EXIT_OK

@@ -1,0 +1,335 @@
+"""ONNX lowering of the IR: one function per op, building nodes with ``onnx.helper``.
+
+Every IR node's output is the tensor named after the node id (its state_dict path); its
+weights are initializers named by their state_dict keys. Lowerings read static shapes from
+the IR (``meta['shape']``), so PyTorch's exact semantics (``ceil_mode``,
+``count_include_pad``, adaptive windows) are rendered with explicit pads and slices rather
+than relying on each runtime's reading of the same attribute.
+
+>>> sorted(LOWERINGS)[:4]
+['adaptive_avgpool', 'adaptive_maxpool', 'add', 'avgpool']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from inceptdsl.ir import Graph
+from inceptdsl.ops import conv_padding
+
+
+class Builder:
+    """Collects nodes and initializers; ``tensor[node_id]`` is each IR node's output name."""
+
+    def __init__(self, graph: Graph, state: dict[str, np.ndarray]):
+        self.graph, self.state = graph, state
+        self.nodes: list = []
+        self.initializers: dict[str, Any] = {}
+        self.tensor: dict[str, str] = {}
+
+    def node(self, op_type: str, inputs: list[str], output: str, name: str | None = None,
+             **attrs: Any) -> str:
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=name or output,
+                                           **attrs))
+        return output
+
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
+        """An initializer holding ``value`` (once per name)."""
+        if name not in self.initializers:
+            self.initializers[name] = np.ascontiguousarray(value, dtype)
+        return name
+
+    def write_initializers(self, graph: Any) -> None:
+        """Fill ``graph.initializer`` in place (no proto copies: the weights are large)."""
+        for name, array in self.initializers.items():
+            tensor = graph.initializer.add()
+            tensor.name = name
+            tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = array.tobytes()
+
+    def weight(self, node_id: str, leaf: str) -> str:
+        """The initializer of one state_dict entry of a node (``Mixed_5b.conv.weight``)."""
+        key = f"{node_id}.{leaf}"
+        return self.const(key, self.state[key])
+
+    def input_of(self, node_id: str, index: int = 0) -> str:
+        return self.tensor[self.graph.inputs(node_id)[index]]
+
+    def shape_of(self, node_id: str, index: int = 0) -> tuple:
+        return self.graph.shape(self.graph.inputs(node_id)[index])
+
+
+Lowering = Callable[[Builder, str, dict], str]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowers(*names: str) -> Callable[[Lowering], Lowering]:
+    def register(fn: Lowering) -> Lowering:
+        for name in names:
+            LOWERINGS[name] = fn
+        return fn
+    return register
+
+
+# ---------------------------------------------------------------------------- conv, linear
+
+
+@lowers("conv2d")
+def conv2d(b: Builder, nid: str, a: dict) -> str:
+    _, h, w = b.shape_of(nid)
+    top, bottom, left, right = conv_padding(a, (h, w))
+    inputs = [b.input_of(nid), b.weight(nid, "weight")]
+    if a["bias"]:
+        inputs.append(b.weight(nid, "bias"))
+    return b.node("Conv", inputs, nid, kernel_shape=list(a["kernel"]),
+                  strides=list(a["stride"]), pads=[top, left, bottom, right],
+                  dilations=list(a["dilation"]), group=a["groups"])
+
+
+@lowers("linear")
+def linear(b: Builder, nid: str, a: dict) -> str:
+    inputs = [b.input_of(nid), b.weight(nid, "weight")]
+    if a["bias"]:
+        inputs.append(b.weight(nid, "bias"))
+    return b.node("Gemm", inputs, nid, transB=1)
+
+
+@lowers("batchnorm")
+def batchnorm(b: Builder, nid: str, a: dict) -> str:
+    channels = b.shape_of(nid)[0]
+    scale = b.weight(nid, "weight") if a["affine"] else b.const(f"{nid}.ones", [1] * channels)
+    bias = b.weight(nid, "bias") if a["affine"] else b.const(f"{nid}.zeros", [0] * channels)
+    x = b.input_of(nid)
+    if not a["track_running_stats"]:  # PyTorch then normalises with batch statistics
+        return _batch_statistics_norm(b, nid, x, scale, bias, a["eps"])
+    return b.node("BatchNormalization",
+                  [x, scale, bias, b.weight(nid, "running_mean"), b.weight(nid, "running_var")],
+                  nid, epsilon=a["eps"])
+
+
+def _batch_statistics_norm(b: Builder, nid: str, x: str, scale: str, bias: str,
+                           eps: float) -> str:
+    rank = len(b.shape_of(nid)) + 1
+    axes = [0, *range(2, rank)]
+    view = [1, -1] + [1] * (rank - 2)
+    mean = b.node("ReduceMean", [x], f"{nid}:mean", axes=axes, keepdims=1)
+    centred = b.node("Sub", [x, mean], f"{nid}:centred")
+    sq = b.node("Mul", [centred, centred], f"{nid}:sq")
+    var = b.node("ReduceMean", [sq], f"{nid}:var", axes=axes, keepdims=1)
+    std = b.node("Sqrt", [b.node("Add", [var, b.const(f"{nid}.eps", eps)], f"{nid}:var_eps")],
+                 f"{nid}:std")
+    normed = b.node("Div", [centred, std], f"{nid}:normed")
+    shape = b.const(f"{nid}.view", view, np.int64)
+    gamma = b.node("Reshape", [scale, shape], f"{nid}:gamma")
+    beta = b.node("Reshape", [bias, shape], f"{nid}:beta")
+    return b.node("Add", [b.node("Mul", [normed, gamma], f"{nid}:scaled"), beta], nid)
+
+
+@lowers("lrn")
+def lrn(b: Builder, nid: str, a: dict) -> str:
+    size, x = a["size"], b.input_of(nid)
+    if size % 2:  # ONNX's window is PyTorch's for odd sizes
+        return b.node("LRN", [x], nid, size=size, alpha=a["alpha"], beta=a["beta"], bias=a["k"])
+    # even sizes: PyTorch pads size//2 before and (size-1)//2 after; spell it out
+    sq = b.node("Mul", [x, x], f"{nid}:sq")
+    axis = b.const(f"{nid}.axis1", [1], np.int64)
+    sq5 = b.node("Unsqueeze", [sq, axis], f"{nid}:sq5")
+    pads = b.const(f"{nid}.pads", [0, 0, size // 2, 0, 0, 0, 0, (size - 1) // 2, 0, 0], np.int64)
+    padded = b.node("Pad", [sq5, pads], f"{nid}:padded")
+    avg = b.node("AveragePool", [padded], f"{nid}:avg", kernel_shape=[size, 1, 1])
+    avg = b.node("Squeeze", [avg, axis], f"{nid}:window")
+    scaled = b.node("Mul", [avg, b.const(f"{nid}.alpha", a["alpha"])], f"{nid}:scaled")
+    shifted = b.node("Add", [scaled, b.const(f"{nid}.k", a["k"])], f"{nid}:shifted")
+    div = b.node("Pow", [shifted, b.const(f"{nid}.beta", a["beta"])], f"{nid}:div")
+    return b.node("Div", [x, div], nid)
+
+
+# ---------------------------------------------------------------------------- activations
+
+
+def _unary(op_type: str, **attrs: Any) -> Lowering:
+    return lambda b, nid, a: b.node(op_type, [b.input_of(nid)], nid, **attrs)
+
+
+for _name, _op in (("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
+                   ("hardswish", "HardSwish")):
+    LOWERINGS[_name] = _unary(_op)
+LOWERINGS["elu"] = _unary("Elu", alpha=1.0)
+
+
+@lowers("leaky_relu")
+def leaky_relu(b: Builder, nid: str, a: dict) -> str:
+    return b.node("LeakyRelu", [b.input_of(nid)], nid, alpha=a["slope"])
+
+
+@lowers("relu6")
+def relu6(b: Builder, nid: str, a: dict) -> str:
+    return b.node("Clip", [b.input_of(nid), b.const("relu6.min", 0.0),
+                           b.const("relu6.max", 6.0)], nid)
+
+
+@lowers("silu")
+def silu(b: Builder, nid: str, a: dict) -> str:
+    x = b.input_of(nid)
+    return b.node("Mul", [x, b.node("Sigmoid", [x], f"{nid}:sigmoid")], nid)
+
+
+@lowers("gelu")
+def gelu(b: Builder, nid: str, a: dict) -> str:
+    """``0.5 x (1 + erf(x / sqrt 2))``, PyTorch's exact GELU (ONNX Gelu needs opset 20)."""
+    x = b.input_of(nid)
+    scaled = b.node("Mul", [x, b.const("gelu.rsqrt2", 1 / math.sqrt(2))], f"{nid}:scaled")
+    erf = b.node("Erf", [scaled], f"{nid}:erf")
+    one = b.node("Add", [erf, b.const("gelu.one", 1.0)], f"{nid}:one_plus")
+    half = b.node("Mul", [x, b.const("gelu.half", 0.5)], f"{nid}:half")
+    return b.node("Mul", [half, one], nid)
+
+
+# ---------------------------------------------------------------------------- pools
+
+
+def _window_pads(size: tuple, out: tuple, kernel: tuple, stride: tuple, pad: tuple,
+                 dilation: tuple) -> list[int]:
+    """Extra end padding so a floor-mode window count gives ``out`` (PyTorch's ceil_mode)."""
+    return [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+            for n, o, k, s, p, d in zip(size, out, kernel, stride, pad, dilation, strict=True)]
+
+
+def _pool_geometry(b: Builder, nid: str, a: dict) -> tuple:
+    stride = a["stride"] if a["stride"] is not None else a["kernel"]
+    dilation = a.get("dilation", (1, 1))
+    size, out = b.shape_of(nid)[1:], b.graph.shape(nid)[1:]
+    extra = _window_pads(size, out, a["kernel"], stride, a["pad"], dilation)
+    return stride, dilation, extra
+
+
+@lowers("maxpool")
+def maxpool(b: Builder, nid: str, a: dict) -> str:
+    stride, dilation, extra = _pool_geometry(b, nid, a)
+    ph, pw = a["pad"]
+    return b.node("MaxPool", [b.input_of(nid)], nid, kernel_shape=list(a["kernel"]),
+                  strides=list(stride), pads=[ph, pw, ph + extra[0], pw + extra[1]],
+                  dilations=list(dilation))
+
+
+@lowers("avgpool")
+def avgpool(b: Builder, nid: str, a: dict) -> str:
+    """PyTorch's divisor: padding counts (if ``count_include_pad``), the ceil overhang never."""
+    stride, _, extra = _pool_geometry(b, nid, a)
+    ph, pw = a["pad"]
+    x = b.input_of(nid)
+    common = {"kernel_shape": list(a["kernel"]), "strides": list(stride)}
+    if a["count_include_pad"] and (ph or pw) and any(extra):
+        pads = b.const(f"{nid}.pads", [0, 0, ph, pw, 0, 0, ph, pw], np.int64)
+        x = b.node("Pad", [x, pads], f"{nid}:padded")
+        return b.node("AveragePool", [x], nid, pads=[0, 0, *extra], count_include_pad=0,
+                      **common)
+    include = int(a["count_include_pad"] and not any(extra))
+    return b.node("AveragePool", [x], nid, pads=[ph, pw, ph + extra[0], pw + extra[1]],
+                  count_include_pad=include, **common)
+
+
+@lowers("global_avgpool")
+def global_avgpool(b: Builder, nid: str, a: dict) -> str:
+    return b.node("GlobalAveragePool", [b.input_of(nid)], nid)
+
+
+def _adaptive(kind: str) -> Lowering:
+    """PyTorch's adaptive windows: uniform ones as one pool, others axis by axis."""
+    pool, global_pool, reduce = {"avg": ("AveragePool", "GlobalAveragePool", "ReduceMean"),
+                                 "max": ("MaxPool", "GlobalMaxPool", "ReduceMax")}[kind]
+
+    def lower(b: Builder, nid: str, a: dict) -> str:
+        size, out = b.shape_of(nid)[1:], tuple(a["size"])
+        x = b.input_of(nid)
+        if out == (1, 1):
+            return b.node(global_pool, [x], nid)
+        if all(n % o == 0 for n, o in zip(size, out, strict=True)):
+            kernel = [n // o for n, o in zip(size, out, strict=True)]
+            return b.node(pool, [x], nid, kernel_shape=kernel, strides=kernel)
+        for axis, (n, o) in enumerate(zip(size, out, strict=True), start=2):
+            x = _adaptive_axis(b, nid, x, axis, n, o, reduce, last=axis == 3)
+        return x
+    return lower
+
+
+def _adaptive_axis(b: Builder, nid: str, x: str, axis: int, n: int, o: int, reduce: str,
+                   last: bool) -> str:
+    parts = []
+    for i in range(o):
+        start, end = (i * n) // o, -(-((i + 1) * n) // o)
+        piece = b.node("Slice", [x, b.const(f"{nid}.start{axis}_{i}", [start], np.int64),
+                                 b.const(f"{nid}.end{axis}_{i}", [end], np.int64),
+                                 b.const(f"{nid}.axis{axis}", [axis], np.int64)],
+                       f"{nid}:slice{axis}_{i}")
+        parts.append(b.node(reduce, [piece], f"{nid}:{reduce.lower()}{axis}_{i}", axes=[axis],
+                            keepdims=1))
+    return b.node("Concat", parts, nid if last else f"{nid}:axis{axis}", axis=axis)
+
+
+LOWERINGS["adaptive_avgpool"] = _adaptive("avg")
+LOWERINGS["adaptive_maxpool"] = _adaptive("max")
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def _alias(b: Builder, nid: str, a: dict) -> str:
+    """No node: the output is the input tensor (eval-mode dropout, identity)."""
+    return b.input_of(nid)
+
+
+LOWERINGS["dropout"] = _alias
+LOWERINGS["identity"] = _alias
+
+
+@lowers("flatten")
+def flatten(b: Builder, nid: str, a: dict) -> str:
+    return b.node("Flatten", [b.input_of(nid)], nid, axis=1)
+
+
+@lowers("l2norm")
+def l2norm(b: Builder, nid: str, a: dict) -> str:
+    """``F.normalize(x, dim=1)``: ``x / max(||x||, eps)``."""
+    x = b.input_of(nid)
+    norm = b.node("ReduceL2", [x], f"{nid}:norm", axes=[1], keepdims=1)
+    clamped = b.node("Max", [norm, b.const(f"{nid}.eps", a["eps"])], f"{nid}:clamped")
+    return b.node("Div", [x, clamped], nid)
+
+
+@lowers("scale")
+def scale(b: Builder, nid: str, a: dict) -> str:
+    return b.node("Mul", [b.input_of(nid), b.const(f"{nid}.factor", a["factor"])], nid)
+
+
+@lowers("concat")
+def concat(b: Builder, nid: str, a: dict) -> str:
+    inputs = [b.tensor[i] for i in b.graph.inputs(nid)]
+    return b.node("Concat", inputs, nid, axis=1)
+
+
+@lowers("add")
+def add(b: Builder, nid: str, a: dict) -> str:
+    inputs = [b.tensor[i] for i in b.graph.inputs(nid)]
+    return b.node("Add" if len(inputs) == 2 else "Sum", inputs, nid)
+
+
+@lowers("slice")
+def slice_(b: Builder, nid: str, a: dict) -> str:
+    return b.node("Slice", [b.input_of(nid), b.const(f"{nid}.start", [a["start"]], np.int64),
+                            b.const(f"{nid}.stop", [a["stop"]], np.int64),
+                            b.const("channels.axis", [1], np.int64)], nid)
+
+
+@lowers("input")
+def input_(b: Builder, nid: str, a: dict) -> str:
+    return nid
+
+
+FLOAT = TensorProto.FLOAT

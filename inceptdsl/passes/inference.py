@@ -1,0 +1,205 @@
+"""Inference passes: IR graph + weights in, an equivalent faster graph + weights out.
+
+Each pass is a plain function ``(graph, weights) -> (graph, weights)`` on the flat IR and a
+state_dict of numpy arrays (:mod:`inceptdsl.state`); it leaves its input untouched and its
+output passes the IR lint. Only the eval-mode part of the graph is rewritten (side outputs
+such as aux heads are inactive at inference and keep their nodes).
+
+- :func:`fold_batchnorm`: ``conv2d -> batchnorm`` (or ``linear -> batchnorm``) becomes one
+  conv (linear) with the BN's affine map folded into its weight and bias.
+- :func:`fuse_sibling_convs`: convs reading the same tensor with the same kernel, stride,
+  padding and dilation (groups 1), each followed by the same activation or none, become one
+  conv with concatenated output channels, the activation, and ``slice`` nodes that
+  take over the members' node ids, so everything downstream reads them unchanged.
+
+>>> from inceptdsl.loader import load
+>>> from inceptdsl.expand import expand
+>>> from inceptdsl.state import initial_state
+>>> graph = expand(load("inception_v3")).graph
+>>> fast, weights = optimize_for_inference(graph, initial_state(graph))
+>>> sum(fast.node(n)["op"] == "batchnorm" for n in fast.nodes()) < 10
+True
+>>> fast.node("Mixed_5b.branch1x1.relu:0")["op"], fast.inputs("Mixed_5b.branch1x1.relu:0")
+('slice_channels', ['Mixed_5b.branch1x1.conv:fused:relu'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ir import Graph
+from .cost import annotate
+from .lint import lint
+from .shapes import run as infer_shapes
+
+Pass = Callable[[Graph, dict], tuple[Graph, dict]]
+
+
+def optimize_for_inference(graph: Graph, weights: dict) -> tuple[Graph, dict]:
+    """Every inference pass in order, each checked by the IR lint."""
+    for step in PASSES:
+        graph, weights = step(graph, weights)
+    return graph, weights
+
+
+# ---------------------------------------------------------------------------- rewriting
+
+
+@dataclass
+class Rewrite:
+    """Edits to apply while copying a graph: dropped nodes, aliases, replacements."""
+
+    alias: dict[str, str] = field(default_factory=dict)  # dropped node -> node that replaces it
+    attrs: dict[str, dict] = field(default_factory=dict)  # node -> new attrs
+    # node -> nodes emitted in its place: (id, op, attrs, inputs)
+    instead: dict[str, list[tuple[str, str, dict, list[str]]]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+
+    def resolve(self, node_id: str) -> str:
+        while node_id in self.alias:
+            node_id = self.alias[node_id]
+        return node_id
+
+
+def apply(graph: Graph, edits: Rewrite) -> Graph:
+    """A new graph with the edits applied, shapes and costs re-inferred, lint-checked."""
+    out = Graph()
+    for node_id in graph.nodes():
+        data = graph.node(node_id)
+        if node_id in edits.dropped:
+            continue
+        emitted = edits.instead.get(node_id)
+        if emitted is None:
+            emitted = [(node_id, data["op"], edits.attrs.get(node_id, data["attrs"]),
+                        graph.inputs(node_id))]
+        for new_id, op, attrs, inputs in emitted:
+            meta = {"shape": data["meta"]["shape"]} if op == "input" else {}
+            out.add(new_id, op, attrs, [edits.resolve(i) for i in inputs], data["span"],
+                    data["scope"], data["side"], meta)
+    out.output = edits.resolve(graph.output)
+    out.side_outputs = [type(s)(s.name, edits.resolve(s.node), s.loss_weight, s.span)
+                        for s in graph.side_outputs]
+    annotate(infer_shapes(out))
+    lint(out)
+    return out
+
+
+def consumers(graph: Graph, node_id: str) -> list[str]:
+    return list(graph.g.successors(node_id))
+
+
+def _sole_consumer(graph: Graph, node_id: str) -> str | None:
+    users = consumers(graph, node_id)
+    if len(users) != 1 or node_id == graph.output:
+        return None
+    return users[0]
+
+
+# ---------------------------------------------------------------------------- BN folding
+
+
+def fold_batchnorm(graph: Graph, weights: dict) -> tuple[Graph, dict]:
+    """Fold each eval-mode BN into the conv or linear layer it alone follows."""
+    import numpy as np
+
+    edits, new = Rewrite(), dict(weights)
+    for bn in graph.nodes():
+        data = graph.node(bn)
+        if data["op"] != "batchnorm" or not data["attrs"]["track_running_stats"] or \
+                f"{bn}.running_mean" not in weights:
+            continue
+        src = graph.inputs(bn)[0]
+        if graph.node(src)["op"] not in ("conv2d", "linear") or \
+                _sole_consumer(graph, src) != bn:
+            continue
+        scale = 1 / np.sqrt(weights[f"{bn}.running_var"].astype(np.float64) +
+                            data["attrs"]["eps"])
+        shift = -weights[f"{bn}.running_mean"].astype(np.float64) * scale
+        if data["attrs"]["affine"]:
+            gamma = weights[f"{bn}.weight"].astype(np.float64)
+            scale, shift = scale * gamma, shift * gamma + weights[f"{bn}.bias"]
+        w = weights[f"{src}.weight"].astype(np.float64)
+        b = weights.get(f"{src}.bias", np.zeros(w.shape[0])).astype(np.float64)
+        new[f"{src}.weight"] = (w * scale.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32)
+        new[f"{src}.bias"] = (b * scale + shift).astype(np.float32)
+        for leaf in ("weight", "bias", "running_mean", "running_var"):
+            new.pop(f"{bn}.{leaf}", None)
+        edits.attrs[src] = {**graph.node(src)["attrs"], "bias": True}
+        edits.alias[bn] = src
+        edits.dropped.add(bn)
+    return apply(graph, edits), new
+
+
+# ---------------------------------------------------------------------------- sibling fusion
+
+
+def _conv_key(graph: Graph, conv: str, weights: dict) -> tuple | None:
+    """What sibling convs must share to run as one (``None``: never fused)."""
+    from ..ops import conv_padding
+
+    data = graph.node(conv)
+    a = data["attrs"]
+    if data["op"] != "conv2d" or a["groups"] != 1 or f"{conv}.weight" not in weights:
+        return None
+    size = graph.shape(graph.inputs(conv)[0])[1:]
+    act = _fusable_activation(graph, conv)
+    act_key = None if act is None else (graph.node(act)["op"],
+                                        tuple(sorted(graph.node(act)["attrs"].items())))
+    return (a["kernel"], a["stride"], conv_padding(a, size), a["dilation"], act_key)
+
+
+def _fusable_activation(graph: Graph, conv: str) -> str | None:
+    from ..ops import OPS
+
+    user = _sole_consumer(graph, conv)
+    if user is None or OPS[graph.node(user)["op"]].kind != "act":
+        return None
+    return user
+
+
+def fuse_sibling_convs(graph: Graph, weights: dict) -> tuple[Graph, dict]:
+    """Convs of equal geometry on one tensor become one conv, its activation and slices."""
+    edits, new = Rewrite(), dict(weights)
+    order = {n: i for i, n in enumerate(graph.nodes())}
+    for tensor in graph.nodes():
+        groups: dict[tuple, list[str]] = {}
+        for user in consumers(graph, tensor):
+            key = _conv_key(graph, user, weights)
+            if key is not None and graph.inputs(user) == [tensor]:
+                groups.setdefault(key, []).append(user)
+        for key, members in groups.items():
+            if len(members) > 1:
+                _fuse(graph, sorted(members, key=order.get), key, edits, new)
+    return apply(graph, edits), new
+
+
+def _fuse(graph: Graph, members: list[str], key: tuple, edits: Rewrite, new: dict) -> None:
+    import numpy as np
+
+    first = members[0]
+    fused = f"{first}:fused"
+    outs = [graph.node(m)["attrs"]["out"] for m in members]
+    attrs = {**graph.node(first)["attrs"], "out": sum(outs), "bias": True}
+    tensor = graph.inputs(first)[0]
+    emitted = [(fused, "conv2d", attrs, [tensor])]
+    head = fused
+    if key[-1] is not None:
+        act = _fusable_activation(graph, first)
+        head = f"{fused}:{graph.node(act)['op']}"
+        emitted.append((head, graph.node(act)["op"], graph.node(act)["attrs"], [fused]))
+    start = 0
+    for member, width in zip(members, outs, strict=True):
+        out = _fusable_activation(graph, member) if key[-1] is not None else member
+        emitted.append((out, "slice", {"start": start, "stop": start + width}, [head]))
+        start += width
+        edits.dropped |= {member, out}
+    edits.dropped.discard(first)
+    edits.instead[first] = emitted
+    new[f"{fused}.weight"] = np.concatenate([new.pop(f"{m}.weight") for m in members])
+    new[f"{fused}.bias"] = np.concatenate([
+        new.pop(f"{m}.bias", np.zeros(w, np.float32)) for m, w in zip(members, outs,
+                                                                       strict=True)])
+
+
+PASSES: list[Pass] = [fold_batchnorm, fuse_sibling_convs]
