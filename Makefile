@@ -44,6 +44,7 @@ bench: install browser
 	$(PY) benchmarks/bench_analysis.py
 	$(PY) benchmarks/bench_inference.py
 	$(PY) benchmarks/bench_page.py
+	$(PY) benchmarks/bench_deploy.py
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info

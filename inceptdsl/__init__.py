@@ -36,11 +36,13 @@ def analyze(spec: Any, depth: int = 1):
     return _analyze(_spec(spec), depth=depth)
 
 
-def compile(spec: Any, backend: str = "torch", optimize: str | None = None) -> str:  # noqa: A001
-    """Generated source code for a backend (``torch`` or ``flax``)."""
+def compile(spec: Any, backend: str = "torch", optimize: str | None = None,  # noqa: A001
+            weights: str | None = None) -> str | bytes:
+    """Generated source code for ``torch`` or ``flax``; the serialized model for ``onnx``
+    (initializers from ``weights``, a ``.safetensors``/``.npz`` state_dict, if given)."""
     from .codegen import generate
 
-    return generate(_spec(spec), backend, optimize=optimize)
+    return generate(_spec(spec), backend, optimize=optimize, weights=weights)
 
 
 def build(spec: Any, backend: str = "torch", optimize: str | None = None, **overrides: Any):

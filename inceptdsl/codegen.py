@@ -80,6 +80,9 @@ _COUNTER = [0]
 def build(spec: Spec, backend: str = "torch", optimize: str | None = None,
           **overrides: Any) -> Any:
     """Generate, execute and instantiate: ``create_model(**overrides)``."""
+    if backend == "onnx":
+        raise UsageError("an ONNX model is not built in Python; run it with "
+                         "inceptdsl.deploy.session(spec, runtime)")
     source = generate(spec, backend, optimize=optimize)
     _COUNTER[0] += 1
     module = load_source(source, f"inceptdsl_generated_{spec.name}_{_COUNTER[0]}")

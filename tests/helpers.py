@@ -10,8 +10,9 @@ def randomize_bn(model) -> None:
     gen = torch.Generator().manual_seed(1)
     for m in model.modules():
         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+            if m.track_running_stats:
+                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
             if m.weight is not None:  # None for a shift-only BN (scale=false)
                 m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
             if m.bias is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 onnx = pytest.importorskip("onnx")
@@ -32,6 +34,7 @@ from inceptdsl.ops import OP_LIST  # noqa: E402
 from inceptdsl.state import STATE  # noqa: E402
 
 FP32 = 1e-4
+SPECS = Path(__file__).parent / "specs"
 
 
 def numpy_state(model) -> dict:
@@ -76,6 +79,19 @@ def test_onnxruntime_and_openvino_match_the_torch_model(name):
     for runtime in deploy.RUNTIMES:
         got = deploy.session(fast, runtime)(x)
         assert relative_diff(expected, got) <= FP32, runtime
+
+
+@pytest.mark.parametrize("name", ["every_op", "asymmetric", "onnx_edges"])
+def test_test_specs_with_every_lowering_match(name):
+    """Even LRN windows, uneven adaptive windows, ceil-mode pools, batch-statistics BN,
+    asymmetric and 'same' padding, every activation."""
+    spec = inceptdsl.load(str(SPECS / f"{name}.yaml"))
+    state, x, expected = torch_reference(spec, batch=3)
+    for optimize in (None, "inference"):
+        data = render(spec, state, optimize=optimize)
+        for runtime in deploy.RUNTIMES:
+            got = deploy.session(data, runtime)(x)
+            assert relative_diff(expected, got) <= FP32, (runtime, optimize)
 
 
 def test_inception_v3_full_size_matches():
