@@ -49,6 +49,13 @@ def test_wheel_ships_the_backends(fresh_env, tmp_path):
         compile((tmp_path / f"g_{backend}.py").read_text(), "g.py", "exec")
 
 
+def test_onnx_without_the_deploy_extra_is_a_clear_usage_error(fresh_env, tmp_path):
+    proc = run(fresh_env, "compile", "googlenet", "--backend", "onnx", "-o", "g.onnx",
+               cwd=tmp_path)
+    assert proc.returncode == 2 and "pip install 'inceptdsl[deploy]'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "g.onnx").exists()
+
+
 def test_wheel_renders_without_system_graphviz(fresh_env, tmp_path):
     proc = run(fresh_env, "render", "googlenet", "--depth", "1", "-o", "g.svg", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
