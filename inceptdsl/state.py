@@ -8,7 +8,8 @@ counts (side outputs such as aux heads are inactive at inference and are left ou
 
 The seeded initialisation is numpy's, not torch's (no framework is imported): conv and
 linear weights and biases uniform in ``±1/sqrt(fan_in)`` (PyTorch's default distribution),
-BatchNorm scale 1, bias 0, mean 0, var 1, drawn from ``numpy.random.default_rng(seed)`` in
+BatchNorm scale 1, bias 0, mean 0, var 1, LayerNorm/GroupNorm scale 1 and bias 0, a layer
+scale at its ``init``, drawn from ``numpy.random.default_rng(seed)`` in
 graph order. It gives the same distribution as the torch model's init, not the same numbers;
 to compare backends, load the same state_dict into both.
 
@@ -33,12 +34,17 @@ from typing import Any
 from .ir import Graph
 from .loader import UsageError
 
-# op name -> (node attrs, input shape) -> {local name: shape}; one entry per stateful op
+# op name -> (node attrs, input shape) -> {local name: shape}; one entry per stateful op.
+# The key of a weight is ``<node id>.<local name>``, or the node id itself for the name ""
+# (a parameter the enclosing module holds under the layer's name, like timm's ``gamma``).
 STATE: dict[str, Callable[[dict, tuple], dict[str, tuple]]] = {
     "conv2d": lambda a, s: {"weight": (a["out"], s[0] // a["groups"], *a["kernel"]),
                             **({"bias": (a["out"],)} if a["bias"] else {})},
     "linear": lambda a, s: {"weight": (a["out"], s[0]),
                             **({"bias": (a["out"],)} if a["bias"] else {})},
+    "layernorm": lambda a, s: {"weight": (s[0],), "bias": (s[0],)} if a["affine"] else {},
+    "groupnorm": lambda a, s: {"weight": (s[0],), "bias": (s[0],)} if a["affine"] else {},
+    "layer_scale": lambda a, s: {"": (s[0],)},  # held by the enclosing module: key = node id
     "batchnorm": lambda a, s: {
         **({"weight": (s[0],), "bias": (s[0],)} if a["affine"] else {}),
         **({"running_mean": (s[0],), "running_var": (s[0],)}
@@ -79,8 +85,13 @@ def state_shapes(graph: Graph) -> dict[str, tuple]:
     out: dict[str, tuple] = {}
     for node_id in live_nodes(graph):
         for name, shape in node_state(graph, node_id).items():
-            out[f"{node_id}.{name}"] = tuple(int(d) for d in shape)
+            out[state_key(node_id, name)] = tuple(int(d) for d in shape)
     return out
+
+
+def state_key(node_id: str, name: str) -> str:
+    """``conv.weight`` for a module's weight, the node id for a parameter named ``""``."""
+    return f"{node_id}.{name}" if name else node_id
 
 
 def initial_state(graph: Graph, seed: int = 0) -> dict[str, Any]:
@@ -97,10 +108,12 @@ def initial_state(graph: Graph, seed: int = 0) -> dict[str, Any]:
                 fan_in = math.prod(shapes["weight"][1:])
                 bound = 1 / math.sqrt(fan_in)
                 value = rng.uniform(-bound, bound, shape)
+            elif op == "layer_scale":
+                value = np.full(shape, graph.node(node_id)["attrs"]["init"])
             else:
                 fill = 1.0 if name in ("weight", "running_var") else 0.0
                 value = np.full(shape, fill)
-            out[f"{node_id}.{name}"] = value.astype(np.float32)
+            out[state_key(node_id, name)] = value.astype(np.float32)
     return out
 
 
@@ -152,7 +165,7 @@ def fit_state(graph: Graph, state: dict[str, Any]) -> dict[str, Any]:
 
 def _all_keys(graph: Graph) -> set[str]:
     """Keys of every stateful node, side outputs included (a full checkpoint has them)."""
-    return {f"{n}.{name}" for n in graph.nodes() for name in node_state(graph, n)}
+    return {state_key(n, name) for n in graph.nodes() for name in node_state(graph, n)}
 
 
 def _listed(items: list[str], limit: int = 5) -> str:

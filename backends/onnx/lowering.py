@@ -21,6 +21,7 @@ from onnx import TensorProto, helper
 
 from inceptdsl.ir import Graph
 from inceptdsl.ops import conv_padding
+from inceptdsl.state import state_key
 
 
 class Builder:
@@ -54,9 +55,17 @@ class Builder:
             tensor.raw_data = array.tobytes()
 
     def weight(self, node_id: str, leaf: str) -> str:
-        """The initializer of one state_dict entry of a node (``Mixed_5b.conv.weight``)."""
-        key = f"{node_id}.{leaf}"
+        """The initializer of one state_dict entry of a node (``Mixed_5b.conv.weight``;
+        ``leaf=""``: the node's own parameter, keyed by the node id)."""
+        key = state_key(node_id, leaf)
         return self.const(key, self.state[key])
+
+    def per_channel(self, nid: str, tensor: str, rank: int, tag: str) -> str:
+        """A ``(C,)`` tensor viewed as ``C x 1 x 1`` (maps) to broadcast against NCHW."""
+        if rank == 1:
+            return tensor
+        shape = self.const("per_channel.view", [-1, 1, 1], np.int64)
+        return self.node("Reshape", [tensor, shape], f"{nid}:{tag}")
 
     def input_of(self, node_id: str, index: int = 0) -> str:
         return self.tensor[self.graph.inputs(node_id)[index]]
@@ -161,6 +170,8 @@ for _name, _op in (("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
                    ("hardswish", "HardSwish")):
     LOWERINGS[_name] = _unary(_op)
 LOWERINGS["elu"] = _unary("Elu", alpha=1.0)
+LOWERINGS["hardsigmoid"] = _unary("HardSigmoid", alpha=1 / 6, beta=0.5)  # relu6(x + 3) / 6
+LOWERINGS["softmax"] = _unary("Softmax", axis=1)
 
 
 @lowers("leaky_relu")
@@ -182,10 +193,19 @@ def silu(b: Builder, nid: str, a: dict) -> str:
 
 @lowers("gelu")
 def gelu(b: Builder, nid: str, a: dict) -> str:
-    """``0.5 x (1 + erf(x / sqrt 2))``, PyTorch's exact GELU (ONNX Gelu needs opset 20)."""
+    """``0.5 x (1 + erf(x / sqrt 2))``, PyTorch's exact GELU (ONNX Gelu needs opset 20), or
+    with ``approximate='tanh'`` ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``."""
     x = b.input_of(nid)
-    scaled = b.node("Mul", [x, b.const("gelu.rsqrt2", 1 / math.sqrt(2))], f"{nid}:scaled")
-    erf = b.node("Erf", [scaled], f"{nid}:erf")
+    if a.get("approximate", "none") == "tanh":
+        cube = b.node("Mul", [b.node("Mul", [x, x], f"{nid}:sq"), x], f"{nid}:cube")
+        inner = b.node("Add", [x, b.node("Mul", [cube, b.const("gelu.c", 0.044715)],
+                                         f"{nid}:cube_c")], f"{nid}:inner")
+        scaled = b.node("Mul", [inner, b.const("gelu.k", math.sqrt(2 / math.pi))],
+                        f"{nid}:scaled")
+        erf = b.node("Tanh", [scaled], f"{nid}:tanh")
+    else:
+        scaled = b.node("Mul", [x, b.const("gelu.rsqrt2", 1 / math.sqrt(2))], f"{nid}:scaled")
+        erf = b.node("Erf", [scaled], f"{nid}:erf")
     one = b.node("Add", [erf, b.const("gelu.one", 1.0)], f"{nid}:one_plus")
     half = b.node("Mul", [x, b.const("gelu.half", 0.5)], f"{nid}:half")
     return b.node("Mul", [half, one], nid)
@@ -287,6 +307,66 @@ def _alias(b: Builder, nid: str, a: dict) -> str:
 
 LOWERINGS["dropout"] = _alias
 LOWERINGS["identity"] = _alias
+LOWERINGS["drop_path"] = _alias
+
+
+# ---------------------------------------------------------------------------- norms, scales
+
+
+def _normalise(b: Builder, nid: str, x: str, axes: list[int], eps: float) -> str:
+    """``(x - mean) / sqrt(var + eps)`` over ``axes`` (biased variance, as PyTorch)."""
+    mean = b.node("ReduceMean", [x], f"{nid}:mean", axes=axes, keepdims=1)
+    centred = b.node("Sub", [x, mean], f"{nid}:centred")
+    var = b.node("ReduceMean", [b.node("Mul", [centred, centred], f"{nid}:sq")], f"{nid}:var",
+                 axes=axes, keepdims=1)
+    std = b.node("Sqrt", [b.node("Add", [var, b.const(f"{nid}.eps", eps)], f"{nid}:var_eps")],
+                 f"{nid}:std")
+    return b.node("Div", [centred, std], f"{nid}:normed")
+
+
+def _affine(b: Builder, nid: str, x: str, a: dict, rank: int) -> str:
+    if not a["affine"]:
+        return b.node("Identity", [x], nid)
+    w = b.per_channel(nid, b.weight(nid, "weight"), rank, "w")
+    bias = b.per_channel(nid, b.weight(nid, "bias"), rank, "b")
+    return b.node("Add", [b.node("Mul", [x, w], f"{nid}:scaled"), bias], nid)
+
+
+@lowers("layernorm")
+def layernorm(b: Builder, nid: str, a: dict) -> str:
+    """nn.LayerNorm on vectors; timm's LayerNorm2d on maps (over C at each position)."""
+    rank = len(b.shape_of(nid))
+    return _affine(b, nid, _normalise(b, nid, b.input_of(nid), [1], a["eps"]), a, rank)
+
+
+@lowers("groupnorm")
+def groupnorm(b: Builder, nid: str, a: dict) -> str:
+    c, h, w = b.shape_of(nid)
+    grouped = b.node("Reshape", [b.input_of(nid),
+                                 b.const(f"{nid}.grouped", [0, a["groups"], -1], np.int64)],
+                     f"{nid}:grouped")
+    normed = _normalise(b, nid, grouped, [2], a["eps"])
+    back = b.node("Reshape", [normed, b.const(f"{nid}.map", [0, c, h, w], np.int64)],
+                  f"{nid}:map")
+    return _affine(b, nid, back, a, 3)
+
+
+@lowers("layer_scale")
+def layer_scale(b: Builder, nid: str, a: dict) -> str:
+    rank = len(b.shape_of(nid))
+    gamma = b.per_channel(nid, b.weight(nid, ""), rank, "gamma")
+    # the initializer holds the node id (timm's ``gamma`` key), so the output is renamed
+    return b.node("Mul", [b.input_of(nid), gamma], f"{nid}:out", name=nid)
+
+
+@lowers("mul")
+def mul(b: Builder, nid: str, a: dict) -> str:
+    """Elementwise product with NumPy broadcasting (a C x 1 x 1 gate), pairwise."""
+    inputs = [b.tensor[i] for i in b.graph.inputs(nid)]
+    out = inputs[0]
+    for k, other in enumerate(inputs[1:], start=1):
+        out = b.node("Mul", [out, other], nid if k == len(inputs) - 1 else f"{nid}:{k}")
+    return out
 
 
 @lowers("flatten")

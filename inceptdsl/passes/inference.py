@@ -20,7 +20,7 @@ such as aux heads are inactive at inference and keep their nodes).
 >>> sum(fast.node(n)["op"] == "batchnorm" for n in fast.nodes()) < 10
 True
 >>> fast.node("Mixed_5b.branch1x1.relu:0")["op"], fast.inputs("Mixed_5b.branch1x1.relu:0")
-('slice_channels', ['Mixed_5b.branch1x1.conv:fused:relu'])
+('slice', ['Mixed_5b.branch1x1.conv:fused:relu'])
 """
 
 from __future__ import annotations
