@@ -3,8 +3,9 @@
 For inception_v3 and googlenet at batch 1 and 8, every candidate runs in its own process
 (a fresh interpreter per candidate, per round), the candidates take turns in a rotating
 order over ``--rounds`` rounds, and the tables show medians and ratios. All candidates hold
-the same weights (torchvision's random init, seed 0), and each one's output on a fixed
-input is compared with torchvision's eager output.
+the same weights (torchvision's random init, seed 0, BN statistics measured on random
+inputs), and each one's output on a fixed input is compared with torchvision's eager
+output.
 
 Candidates (fp32 unless marked):
 
@@ -72,7 +73,7 @@ def prepare(workdir: Path, model: str) -> None:
     import inceptdsl
 
     spec_name, size = MODELS[model]
-    ref = tv_model(model, init=True)
+    ref = calibrated(tv_model(model, init=True), size)
     state = ref.state_dict()
     torch.save(state, workdir / f"{model}.pt")
     numpy_state = {k: v.numpy() for k, v in state.items()}
@@ -86,6 +87,27 @@ def prepare(workdir: Path, model: str) -> None:
     rng = np.random.default_rng(1)
     np.save(workdir / f"{model}_x.npy",
             rng.standard_normal((ACCURACY_INPUTS, 3, size, size), dtype=np.float32))
+
+
+def calibrated(net, size: int):
+    """BN running statistics of the random network measured on random inputs.
+
+    With its init statistics (mean 0, var 1) a random network's activations fade layer
+    after layer and every output is nearly the same; measured statistics keep them at
+    unit scale, like a trained network's, so output differences and top-1 mean something.
+    """
+    import torch
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+    gen = torch.Generator().manual_seed(2)
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(8, 3, size, size, generator=gen))
+    return net.eval()
 
 
 def tv_model(model: str, init: bool = False):

@@ -5,7 +5,7 @@ x W``, batch symbolic), output ``output``, nodes and initializers named by state
 the spec's name and description in the metadata. Weights come from ``state`` (a state_dict
 of numpy arrays, keys as the torch model's) or the seeded numpy initialisation of
 :mod:`inceptdsl.state`. ``optimize="inference"`` runs the IR passes of
-:mod:`inceptdsl.passes.inference` first (BN folding, sibling conv fusion).
+:mod:`inceptdsl.passes.inference` first (``PASSES``: BN folding).
 
 >>> from inceptdsl.loader import load
 >>> model = export(load("googlenet_torchvision"))
