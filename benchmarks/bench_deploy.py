@@ -19,6 +19,8 @@ Candidates (fp32 unless marked):
 - ``ov tv-onnx default`` (bf16 where the CPU has it): OpenVINO without a precision hint;
 - ``ort ids`` / ``ort ids opt`` / ``ov ids`` / ``ov ids opt``: ONNX Runtime / OpenVINO f32 on
   inceptdsl's ONNX, plain and ``--optimize inference``;
+- ``ort ids fused`` / ``ov ids fused``: the same after every IR pass (BN folding and
+  sibling conv fusion, ``passes.inference.ALL_PASSES``), to decide whether fusion pays;
 - ``ov ids opt bf16``: OpenVINO bf16 (``inceptdsl.deploy`` ``precision="bf16"``) on the
   optimized ONNX; its accuracy against fp32 is measured on 64 random inputs (relative
   difference and top-1 agreement).
@@ -54,9 +56,11 @@ CANDIDATES = [
     "tv eager", "tv cl+fx", "tv compile", "tv compile+freeze", "ids torch opt",
     "ort tv-onnx", "ov tv-onnx", "ov tv-onnx default",
     "ort ids", "ort ids opt", "ov ids", "ov ids opt", "ov ids opt bf16",
+    "ort ids fused", "ov ids fused",
 ]
 FP32_PEERS = ["ort tv-onnx", "ov tv-onnx", "tv compile+freeze"]
-FP32_OURS = ["ids torch opt", "ort ids", "ort ids opt", "ov ids", "ov ids opt"]
+FP32_OURS = ["ids torch opt", "ort ids", "ort ids opt", "ov ids", "ov ids opt",
+             "ort ids fused", "ov ids fused"]
 LOW_PRECISION = {"ov tv-onnx default", "ov ids opt bf16"}
 ACCURACY_INPUTS = 64
 
@@ -68,9 +72,11 @@ def prepare(workdir: Path, model: str) -> None:
     """Weights (torchvision's, seed 0), torchvision's ONNX export and inceptdsl's ONNX."""
     import numpy as np
     import torch
-    from inceptdsl.backends.onnx import render
+    from inceptdsl.backends.onnx import lower, render
 
     import inceptdsl
+    from inceptdsl.passes.inference import ALL_PASSES, optimize_for_inference
+    from inceptdsl.state import fit_state
 
     spec_name, size = MODELS[model]
     ref = calibrated(tv_model(model, init=True), size)
@@ -80,6 +86,10 @@ def prepare(workdir: Path, model: str) -> None:
     spec = inceptdsl.load(spec_name, set={"aux_logits": False})
     for suffix, optimize in (("", None), ("_opt", "inference")):
         (workdir / f"{model}_ids{suffix}.onnx").write_bytes(render(spec, numpy_state, optimize))
+    graph = inceptdsl.analyze(spec).network.graph
+    graph, weights = optimize_for_inference(graph, fit_state(graph, numpy_state), ALL_PASSES)
+    (workdir / f"{model}_ids_fused.onnx").write_bytes(lower(graph, weights, spec)
+                                                      .SerializeToString())
     torch.onnx.export(ref, torch.randn(1, 3, size, size), str(workdir / f"{model}_tv.onnx"),
                       opset_version=17, input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
@@ -173,7 +183,7 @@ def _onnx_runner(name: str, model: str, workdir: Path, threads: int):
 
     runtime, source, *rest = name.split()
     runtime = "onnxruntime" if runtime == "ort" else "openvino"
-    suffix = "_opt" if "opt" in rest else ""
+    suffix = "_opt" if "opt" in rest else "_fused" if "fused" in rest else ""
     path = workdir / f"{model}_{source.replace('-onnx', '')}{suffix}.onnx"
     if "default" in rest:  # OpenVINO's own choice (bf16 on CPUs that have it)
         import openvino as ov
