@@ -46,7 +46,8 @@ STATE: dict[str, Callable[[dict, tuple], dict[str, tuple]]] = {
     "groupnorm": lambda a, s: {"weight": (s[0],), "bias": (s[0],)} if a["affine"] else {},
     "layer_scale": lambda a, s: {"": (s[0],)},  # held by the enclosing module: key = node id
     "batchnorm": lambda a, s: {
-        **({"weight": (s[0],), "bias": (s[0],)} if a["affine"] else {}),
+        **({"weight": (s[0],)} if a["affine"] and a.get("scale", True) else {}),
+        **({"bias": (s[0],)} if a["affine"] else {}),
         **({"running_mean": (s[0],), "running_var": (s[0],)}
            if a["track_running_stats"] else {})},
 }

@@ -89,7 +89,7 @@ def test_onnxruntime_and_openvino_match_the_torch_model(name):
     assert relative_diff(expected, deploy.session(fused, "onnxruntime")(x)) <= FP32
 
 
-@pytest.mark.parametrize("name", ["every_op", "asymmetric", "onnx_edges", "gates"])
+@pytest.mark.parametrize("name", ["every_op", "asymmetric", "onnx_edges", "gates", "tf_pools"])
 def test_test_specs_with_every_lowering_match(name):
     """Even LRN windows, uneven adaptive windows, ceil-mode pools, batch-statistics BN,
     asymmetric and 'same' padding, every activation."""

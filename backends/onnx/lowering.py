@@ -20,7 +20,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from inceptdsl.ir import Graph
-from inceptdsl.ops import conv_padding
+from inceptdsl.ops import conv_padding, pool_padding
 from inceptdsl.state import state_key
 
 
@@ -112,7 +112,8 @@ def linear(b: Builder, nid: str, a: dict) -> str:
 @lowers("batchnorm")
 def batchnorm(b: Builder, nid: str, a: dict) -> str:
     channels = b.shape_of(nid)[0]
-    scale = b.weight(nid, "weight") if a["affine"] else b.const(f"{nid}.ones", [1] * channels)
+    learns_scale = a["affine"] and a.get("scale", True)  # scale=false: a shift only
+    scale = b.weight(nid, "weight") if learns_scale else b.const(f"{nid}.ones", [1] * channels)
     bias = b.weight(nid, "bias") if a["affine"] else b.const(f"{nid}.zeros", [0] * channels)
     x = b.input_of(nid)
     if not a["track_running_stats"]:  # PyTorch then normalises with batch statistics
@@ -214,44 +215,43 @@ def gelu(b: Builder, nid: str, a: dict) -> str:
 # ---------------------------------------------------------------------------- pools
 
 
-def _window_pads(size: tuple, out: tuple, kernel: tuple, stride: tuple, pad: tuple,
-                 dilation: tuple) -> list[int]:
-    """Extra end padding so a floor-mode window count gives ``out`` (PyTorch's ceil_mode)."""
-    return [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
-            for n, o, k, s, p, d in zip(size, out, kernel, stride, pad, dilation, strict=True)]
-
-
 def _pool_geometry(b: Builder, nid: str, a: dict) -> tuple:
+    """Stride, dilation and ONNX pads ``[top, left, bottom, right]``: the spec's padding
+    (symmetric, asymmetric or TensorFlow 'same'), plus end padding so that a floor-mode
+    window count gives the IR's output size (PyTorch's ``ceil_mode``)."""
     stride = a["stride"] if a["stride"] is not None else a["kernel"]
     dilation = a.get("dilation", (1, 1))
     size, out = b.shape_of(nid)[1:], b.graph.shape(nid)[1:]
-    extra = _window_pads(size, out, a["kernel"], stride, a["pad"], dilation)
-    return stride, dilation, extra
+    top, bottom, left, right = pool_padding(a, tuple(size))
+    extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + p0 + p1))
+             for n, o, k, s, d, p0, p1 in zip(size, out, a["kernel"], stride, dilation,
+                                               (top, left), (bottom, right), strict=True)]
+    return stride, dilation, [top, left, bottom, right], extra
 
 
 @lowers("maxpool")
 def maxpool(b: Builder, nid: str, a: dict) -> str:
-    stride, dilation, extra = _pool_geometry(b, nid, a)
-    ph, pw = a["pad"]
+    stride, dilation, (top, left, bottom, right), extra = _pool_geometry(b, nid, a)
     return b.node("MaxPool", [b.input_of(nid)], nid, kernel_shape=list(a["kernel"]),
-                  strides=list(stride), pads=[ph, pw, ph + extra[0], pw + extra[1]],
+                  strides=list(stride), pads=[top, left, bottom + extra[0], right + extra[1]],
                   dilations=list(dilation))
 
 
 @lowers("avgpool")
 def avgpool(b: Builder, nid: str, a: dict) -> str:
     """PyTorch's divisor: padding counts (if ``count_include_pad``), the ceil overhang never."""
-    stride, _, extra = _pool_geometry(b, nid, a)
-    ph, pw = a["pad"]
+    stride, _, pads, extra = _pool_geometry(b, nid, a)
+    top, left, bottom, right = pads
     x = b.input_of(nid)
     common = {"kernel_shape": list(a["kernel"]), "strides": list(stride)}
-    if a["count_include_pad"] and (ph or pw) and any(extra):
-        pads = b.const(f"{nid}.pads", [0, 0, ph, pw, 0, 0, ph, pw], np.int64)
-        x = b.node("Pad", [x, pads], f"{nid}:padded")
+    if a["count_include_pad"] and any(pads) and any(extra):
+        pad = b.const(f"{nid}.pads", [0, 0, top, left, 0, 0, bottom, right], np.int64)
+        x = b.node("Pad", [x, pad], f"{nid}:padded")
         return b.node("AveragePool", [x], nid, pads=[0, 0, *extra], count_include_pad=0,
                       **common)
     include = int(a["count_include_pad"] and not any(extra))
-    return b.node("AveragePool", [x], nid, pads=[ph, pw, ph + extra[0], pw + extra[1]],
+    return b.node("AveragePool", [x], nid,
+                  pads=[top, left, bottom + extra[0], right + extra[1]],
                   count_include_pad=include, **common)
 
 

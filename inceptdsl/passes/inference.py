@@ -117,9 +117,11 @@ def fold_batchnorm(graph: Graph, weights: dict) -> tuple[Graph, dict]:
         scale = 1 / np.sqrt(weights[f"{bn}.running_var"].astype(np.float64) +
                             data["attrs"]["eps"])
         shift = -weights[f"{bn}.running_mean"].astype(np.float64) * scale
-        if data["attrs"]["affine"]:
+        if f"{bn}.weight" in weights:  # the learned scale (absent: affine=false, scale=false)
             gamma = weights[f"{bn}.weight"].astype(np.float64)
-            scale, shift = scale * gamma, shift * gamma + weights[f"{bn}.bias"]
+            scale, shift = scale * gamma, shift * gamma
+        if f"{bn}.bias" in weights:
+            shift = shift + weights[f"{bn}.bias"]
         w = weights[f"{src}.weight"].astype(np.float64)
         b = weights.get(f"{src}.bias", np.zeros(w.shape[0])).astype(np.float64)
         new[f"{src}.weight"] = (w * scale.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32)
