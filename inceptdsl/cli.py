@@ -10,21 +10,54 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
-from .errors import SpecError, SpecErrors
-from .loader import UsageError
+from .errors import SpecError, UsageError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
 
+def emit(text: str, stream: TextIO | None = None) -> None:
+    """Print ``text`` and a newline; a reader that went away (``| head``, ``2>&1 | true``)
+    silences the stream but changes no exit code: an invalid spec still exits 1."""
+    stream = stream or sys.stdout
+    try:
+        print(text, file=stream)
+        stream.flush()
+    except BrokenPipeError:
+        _silence(stream)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a stream whose pipe is closed at /dev/null, so that exiting does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
+        pass
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep that
-        self.print_usage(sys.stderr)
-        print(f"inceptdsl: error: {message}", file=sys.stderr)
+        emit(self.format_usage().rstrip("\n"), sys.stderr)
+        emit(f"inceptdsl: error: {message}", sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+def _depth(text: str) -> int:
+    """``--depth N``: a whole number of block levels, at least 1."""
+    try:
+        depth = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found '{text}'") from None
+    if depth < 1:
+        raise argparse.ArgumentTypeError(f"the depth must be at least 1 (found {depth})")
+    return depth
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -50,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="shapes and exact costs")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--depth", type=int, default=1)
+    p.add_argument("--depth", type=_depth, default=1)
     p.add_argument("--json", action="store_true")
     _add_set(p)
 
@@ -67,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "an interactive page (html)")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
-    p.add_argument("--depth", type=int, default=None)
+    p.add_argument("--depth", type=_depth, default=None)
     _add_set(p)
 
     p = sub.add_parser("fmt", help="convert between YAML and the text DSL")
@@ -78,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="per-block params and MACs deltas between two specs")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument("--depth", type=int, default=1)
+    p.add_argument("--depth", type=_depth, default=1)
     p.add_argument("--json", action="store_true")
     _add_set(p)
 
@@ -96,29 +129,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
-        return handler(args)
-    except (SpecError, SpecErrors) as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_SPEC
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"inceptdsl: error: {exc}", file=sys.stderr)
+        emit(exc.render(), sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
+    except SpecError as exc:
+        emit(exc.render(), sys.stderr)
+        return EXIT_SPEC
+    except BrokenPipeError:  # the reader of stdout went away after everything was valid
+        _silence(sys.stdout)
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
     except RecursionError:
-        print("inceptdsl: error: the spec is nested too deeply", file=sys.stderr)
+        emit("inceptdsl: error: the spec is nested too deeply", sys.stderr)
         return EXIT_SPEC
     except MemoryError:
-        print("inceptdsl: error: out of memory (the spec is too large)", file=sys.stderr)
+        emit("inceptdsl: error: out of memory (the spec is too large)", sys.stderr)
         return EXIT_SPEC
     except Exception as exc:  # a bug in inceptdsl: say so in one line, never a traceback
-        print(f"inceptdsl: internal error: {type(exc).__name__}: {exc} (please report this "
-              "with the spec that caused it)", file=sys.stderr)
+        emit(f"inceptdsl: internal error: {type(exc).__name__}: {exc} (please report this "
+             "with the spec that caused it)", sys.stderr)
         return EXIT_SPEC
 
 
@@ -133,12 +166,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     entries = catalog()
     if args.json:
-        print(json.dumps(entries, indent=2))
+        emit(json.dumps(entries, indent=2))
         return EXIT_OK
     width = max(len(e["name"]) for e in entries)
     for e in entries:
         alias = f"  (also: {', '.join(e['aliases'])})" if e["aliases"] else ""
-        print(f"{e['name']:<{width}}  {e['params']:>11,} params  {e['macs'] / 1e9:6.2f} GMACs"
+        emit(f"{e['name']:<{width}}  {e['params']:>11,} params  {e['macs'] / 1e9:6.2f} GMACs"
               f"  {'x'.join(map(str, e['input']))}  {e['description']}{alias}")
     return EXIT_OK
 
@@ -151,14 +184,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             spec = _load(ref, args.overrides)
             report = analyze(spec)
-        except (SpecError, SpecErrors) as exc:
-            print(exc.render(), file=sys.stderr)
+        except UsageError:
+            raise
+        except SpecError as exc:
+            emit(exc.render(), sys.stderr)
             status = EXIT_SPEC
             continue
-        print(f"{ref}: ok ({report.name}: {report.params:,} params, "
+        emit(f"{ref}: ok ({report.name}: {report.params:,} params, "
               f"output {'x'.join(map(str, report.output))})")
         if spec.variant is not None:
-            print(f"  extends {spec.variant.parent}: {spec.variant.describe()}")
+            emit(f"  extends {spec.variant.parent}: {spec.variant.describe()}")
     return status
 
 
@@ -166,24 +201,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import analyze, table
 
     report = analyze(_load(args.spec, args.overrides), depth=args.depth)
-    print(json.dumps(report.to_json(), indent=2) if args.json else table(report))
+    emit(json.dumps(report.to_json(), indent=2) if args.json else table(report))
     return EXIT_OK
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from .codegen import generate
-    from .fileio import write_atomic
+    from .fileio import STDOUT, write_output
 
     spec = _load(args.spec, args.overrides)
     code = generate(spec, args.backend, optimize=args.optimize, weights=args.weights)
-    if args.output:
-        write_atomic(Path(args.output), code,
-                     protect=[p for p in (spec.path, args.weights) if p])
-    elif isinstance(code, bytes):
-        sys.stdout.flush()
-        sys.stdout.buffer.write(code)
-    else:
-        sys.stdout.write(code)
+    write_output(args.output or STDOUT, code,
+                 protect=[p for p in (spec.path, args.weights) if p])
     return EXIT_OK
 
 
@@ -196,15 +225,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from .fileio import write_atomic
-    from .fmt import format_file
+    from .fileio import STDOUT, write_output
+    from .fmt import check_output_suffix, format_file
     from .loader import find
 
-    text = format_file(args.spec, args.to)
     if args.output:
-        write_atomic(Path(args.output), text, protect=[str(find(args.spec))])
-    else:
-        sys.stdout.write(text)
+        check_output_suffix(args.output, args.to)
+    text = format_file(args.spec, args.to)
+    write_output(args.output or STDOUT, text, protect=[str(find(args.spec))])
     return EXIT_OK
 
 
@@ -213,14 +241,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     result = diff_reports(_load(args.a, args.overrides), _load(args.b, args.overrides),
                           depth=args.depth)
-    print(json.dumps(result, indent=2) if args.json else diff_table(result))
+    emit(json.dumps(result, indent=2) if args.json else diff_table(result))
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import json_schema
 
-    print(json.dumps(json_schema(), indent=2))
+    emit(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
 

@@ -578,7 +578,7 @@ def render_bytes(source: str, fmt: str) -> bytes:
     return run_layout(source, fmt, engine)
 
 
-def render_file(spec: Spec, path: Path, depth: int | None = None) -> Path:
+def render_file(spec: Spec, path: str | Path, depth: int | None = None) -> Path:
     """Draw ``spec`` to ``path`` (format from the suffix), written atomically.
 
     >>> import tempfile
@@ -587,12 +587,12 @@ def render_file(spec: Spec, path: Path, depth: int | None = None) -> Path:
     >>> out.read_text().startswith('digraph "googlenet"')
     True
     """
-    from .fileio import write_atomic
+    from .fileio import write_output
 
-    fmt = output_format(path)
+    fmt = output_format(Path(path))
     source = to_dot(picture(spec, depth))
-    write_atomic(path, render_bytes(source, fmt), protect=[spec.path] if spec.path else [])
-    return path
+    write_output(path, render_bytes(source, fmt), protect=[spec.path] if spec.path else [])
+    return Path(path)
 
 
 # ------------------------------------------------------------------ gallery
@@ -641,7 +641,7 @@ def gallery_markdown(names: list[str], depth: int = GALLERY_DEPTH) -> str:
 def write_gallery(folder: Path) -> list[Path]:
     """Write ``NAME.dot``, ``NAME.svg`` and the interactive ``NAME.html`` per shipped spec,
     and ``../gallery.md``."""
-    from .fileio import write_atomic
+    from .fileio import write_output
     from .loader import load
     from .page import page_html
 
@@ -655,13 +655,13 @@ def write_gallery(folder: Path) -> list[Path]:
     for name, source in sources.items():
         for fmt in ("dot", "svg"):
             target = folder / f"{name}.{fmt}"
-            write_atomic(target, render_bytes(source, fmt))
+            write_output(target, render_bytes(source, fmt))
             written.append(target)
         target = folder / f"{name}.html"
-        write_atomic(target, page_html(load(name)))
+        write_output(target, page_html(load(name)))
         written.append(target)
     index = folder.parent / f"{folder.name}.md"
-    write_atomic(index, gallery_markdown(list(sources)))
+    write_output(index, gallery_markdown(list(sources)))
     return [*written, index]
 
 

@@ -1,5 +1,13 @@
 """Source spans and spec errors, reported as ``PATH:LINE:COL: error: MESSAGE`` with a caret.
 
+Every error inceptdsl raises on purpose is a :class:`SpecError` (exported as
+``inceptdsl.SpecError``)::
+
+    SpecError        a spec is wrong, at .span (CLI: PATH:LINE:COL: error: ..., exit 1)
+    ├── SpecErrors   several independent ones (.errors), in source order
+    └── UsageError   the call is wrong: missing file, bad --set, bad argument (exit 2)
+        └── OutputError   an output cannot be written: "cannot write PATH: reason"
+
 Every spec node carries a :class:`SourceSpan`; every error a user can cause is a
 :class:`SpecError` pointing at one, so that a mistake found deep in the IR is still
 reported at the spec line that caused it.
@@ -62,15 +70,42 @@ class SpecError(Exception):
         return "\n".join(lines)
 
 
-class SpecErrors(Exception):
-    """Several independent errors of one spec, reported together in source order."""
+class SpecErrors(SpecError):
+    """Several independent errors of one spec, reported together in source order.
+
+    ``.errors`` lists them; ``.span`` and ``.message`` are the first one's.
+    """
 
     def __init__(self, errors: list[SpecError]):
         self.errors = sorted(errors, key=lambda e: (e.span.path, e.span.line, e.span.col))
-        super().__init__("\n".join(str(e) for e in self.errors))
+        first = self.errors[0]
+        super().__init__(first.message, first.span, list(first.notes), first.hint)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         return "\n".join(e.render(sources) for e in self.errors)
+
+
+class UsageError(SpecError):
+    """Bad usage rather than a bad spec: a missing file, an unknown ``--set`` name or a
+    value of the wrong type, an unknown backend, an argument of the wrong type in the
+    Python API. The CLI prints ``inceptdsl: error: MESSAGE`` and exits 2.
+
+    >>> str(UsageError("'nope' is neither a file nor a shipped spec"))
+    "'nope' is neither a file nor a shipped spec"
+    """
+
+    def __str__(self) -> str:
+        return self.message
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        return f"inceptdsl: error: {self.message}"
+
+
+class OutputError(UsageError):
+    """An output cannot be written: ``cannot write PATH: REASON`` (exit code 2)."""
 
 
 class ErrorCollector:
@@ -80,6 +115,10 @@ class ErrorCollector:
         self.errors: list[SpecError] = []
 
     def add(self, error: SpecError) -> None:
+        if isinstance(error, SpecErrors):
+            for one in error.errors:
+                self.add(one)
+            return
         if all(str(error) != str(e) for e in self.errors):
             self.errors.append(error)
 

@@ -48,6 +48,32 @@ def format_file(ref: str, to: str) -> str:
     return format_text(text, str(path), to)
 
 
+def check_output_suffix(output: str, to: str) -> None:
+    """Refuse an output file that would not read back: DSL in a ``.yaml`` file, YAML in a
+    ``.incept`` file (a usage error, exit code 2). Other names (``-``, devices) are fine.
+
+    >>> check_output_suffix("net.incept", "dsl")
+    >>> from inceptdsl.errors import UsageError
+    >>> try:
+    ...     check_output_suffix("net.yaml", "dsl")
+    ... except UsageError as exc:
+    ...     print(*str(exc).split("; "), sep=chr(10))
+    fmt --to dsl -o net.yaml: a .yaml file holds YAML
+    write the DSL to a .incept file (or use --to yaml)
+    """
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    suffix = Path(output).suffix.lower()
+    wanted = (".incept",) if to == "dsl" else (".yaml", ".yml")
+    if suffix in (".incept", ".yaml", ".yml") and suffix not in wanted:
+        kind = "the DSL" if suffix == ".incept" else "YAML"
+        raise UsageError(f"fmt --to {to} -o {output}: a {suffix} file holds {kind}; write "
+                         f"the {'DSL' if to == 'dsl' else 'YAML'} to a {wanted[0]} file "
+                         f"(or use --to {'yaml' if to == 'dsl' else 'dsl'})")
+
+
 def format_text(text: str, path: str, to: str) -> str:
     """Print spec text (YAML, or DSL when ``path`` ends in ``.incept``) as ``to``."""
     doc = parse_text(text, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .edits import Edit, Variant, apply_edits, item_count, parse_edits
-from .errors import ErrorCollector, SourceSpan, SpecError, remember_source
+from .errors import ErrorCollector, SourceSpan, SpecError, UsageError, remember_source
 from .spec import (
     KNOBS,
     BlockDef,
@@ -32,10 +32,6 @@ from .yamlsrc import YList, YMap, YStr, load_yaml
 
 SUFFIXES = (".yaml", ".yml", ".incept")
 MAX_EXTENDS = 16
-
-
-class UsageError(Exception):
-    """Bad usage rather than a bad spec (missing file, unknown override): exit code 2."""
 
 
 def specs_dir() -> Path:

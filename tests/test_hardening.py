@@ -190,6 +190,7 @@ def test_a_failed_compile_writes_nothing(write_spec, tmp_path):
 
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     from inceptdsl import fileio
+    from inceptdsl.errors import OutputError
 
     target = tmp_path / "model.py"
     target.write_text("old\n")
@@ -198,8 +199,8 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, mon
         raise OSError("disk full")
 
     monkeypatch.setattr(fileio.os, "replace", fail)
-    with pytest.raises(OSError):
-        fileio.write_atomic(target, "new\n")
+    with pytest.raises(OutputError, match="^cannot write .*model.py: disk full$"):
+        fileio.write_output(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["model.py"]
 
@@ -254,15 +255,15 @@ def test_expression_limits_are_errors_not_hangs():
 
 
 def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
-    from inceptdsl.fileio import write_atomic
+    from inceptdsl.fileio import write_output
 
     old = os.umask(0o022)
     try:
         target = tmp_path / "model.py"
-        write_atomic(target, "x = 1\n")
+        write_output(target, "x = 1\n")
         assert target.stat().st_mode & 0o777 == 0o644
         target.chmod(0o600)
-        write_atomic(target, "x = 2\n")
+        write_output(target, "x = 2\n")
         assert target.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
