@@ -61,27 +61,29 @@ def _delta(a: int | None, b: int | None) -> dict[str, int | None]:
 
 
 def _match(rows_a: list[dict], rows_b: list[dict]) -> list[tuple[dict | None, dict | None]]:
-    """Pair rows by path, in B's order, each removed A row placed after its A predecessor.
+    """Pair rows by path, in B's order; a removed A row stands right after the A row before
+    it that B still has (or first, if none), as it stood in A.
 
-    >>> A = [{"path": "x"}, {"path": "old"}, {"path": "y"}]
+    >>> A = [{"path": "x"}, {"path": "old"}, {"path": "y"}, {"path": "gone"}]
     >>> B = [{"path": "x"}, {"path": "y"}, {"path": "new"}]
     >>> [(p and p["path"], q and q["path"]) for p, q in _match(A, B)]
-    [('x', 'x'), ('old', None), ('y', 'y'), (None, 'new')]
+    [('x', 'x'), ('old', None), ('y', 'y'), ('gone', None), (None, 'new')]
+    >>> [p["path"] for p, _ in _match([{"path": "old"}, {"path": "x"}], [{"path": "x"}])]
+    ['old', 'x']
     """
     by_path_a = {r["path"]: r for r in rows_a}
     paths_b = {r["path"] for r in rows_b}
-    pending = list(rows_a)
-    pairs: list[tuple[dict | None, dict | None]] = []
+    after: dict[str | None, list[dict]] = {}  # kept A path (None: the start) -> removed rows
+    anchor = None
+    for ra in rows_a:
+        if ra["path"] in paths_b:
+            anchor = ra["path"]
+        else:
+            after.setdefault(anchor, []).append(ra)
+    pairs: list[tuple[dict | None, dict | None]] = [(ra, None) for ra in after.get(None, [])]
     for rb in rows_b:
-        if rb["path"] in by_path_a:
-            while pending and pending[0]["path"] != rb["path"]:
-                ra = pending.pop(0)
-                if ra["path"] not in paths_b:
-                    pairs.append((ra, None))
-            if pending:
-                pending.pop(0)
         pairs.append((by_path_a.get(rb["path"]), rb))
-    pairs += [(ra, None) for ra in pending if ra["path"] not in paths_b]
+        pairs += [(ra, None) for ra in after.get(rb["path"], [])]
     return pairs
 
 

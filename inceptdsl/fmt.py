@@ -584,7 +584,7 @@ def yaml_scalar(value: Any) -> str:
 
 
 def _plain_ok(text: str) -> bool:
-    import yaml
+    from .yamlsrc import plain_tag
 
     if not text or text != text.strip() or text[0] in _YAML_SPECIAL or "\n" in text:
         return False
@@ -592,8 +592,7 @@ def _plain_ok(text: str) -> bool:
         return False
     if ": " in text or " #" in text or text.endswith(":") or "\t" in text:
         return False
-    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
-    return tag == "tag:yaml.org,2002:str"
+    return plain_tag(text) == "str"
 
 
 # ---------------------------------------------------------------------------- checking

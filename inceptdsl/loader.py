@@ -12,6 +12,7 @@ merged document is validated and parsed into a :class:`~inceptdsl.spec.Spec`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .spec import (
     parse_block,
     parse_node,
     validate_top_level,
+    value_problem,
 )
 from .yamlsrc import YList, YMap, YStr, load_yaml
 
@@ -215,6 +217,9 @@ def build_spec(doc: YMap, path: str) -> Spec:
             check_param_name(key, "parameter name")
         except ValueError as exc:
             errors.add(SpecError(str(exc), doc["params"].key_span(key)))
+        problem = value_problem(str(key), value)
+        if problem:
+            errors.add(SpecError(problem, span))
         params[str(key)] = ParamValue(_plain(value), span)
     blocks: dict[str, BlockDef] = {}
     raw_blocks = doc.get("blocks") or YMap()
@@ -284,7 +289,25 @@ def load(ref: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
 
 
 def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
-    """Apply ``--set`` values: spec params, ``input`` and the global knobs."""
+    """Apply ``--set`` values: spec params, ``input`` and the global knobs.
+
+    >>> spec = load("googlenet")
+    >>> for bad in ([("width", 2)], {1: 2}, {"width": float("nan")}, {"width": -1}):
+    ...     try:
+    ...         apply_overrides(spec, bad)
+    ...     except UsageError as exc:
+    ...         print(exc)
+    set: expected a mapping of parameter names to values, found a list
+    set: parameter names are strings, found 1
+    --set width=nan: not a finite number (nan)
+    --set width=-1: width must be more than 0 and at most 1e+06 (found -1)
+    """
+    if not isinstance(overrides, Mapping):
+        raise UsageError("set: expected a mapping of parameter names to values, found a "
+                         f"{type(overrides).__name__}")
+    for key in overrides:
+        if not isinstance(key, str):
+            raise UsageError(f"set: parameter names are strings, found {key!r}")
     for key, value in overrides.items():
         if key == "input":
             if (not isinstance(value, list) or len(value) != 3 or not all(
@@ -310,15 +333,28 @@ def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
 def _checked(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool) != isinstance(value, bool) or (
             isinstance(default, (int, float)) and not isinstance(value, (int, float))):
-        raise UsageError(f"--set {key}={value!r}: expected a value like {default!r}")
+        raise UsageError(f"--set {key}={_show(value)}: expected a value like {default!r}")
+    problem = value_problem(key, value)
+    if problem:
+        raise UsageError(f"--set {key}={_show(value)}: {problem}")
     if isinstance(default, float) and isinstance(value, int):
         return float(value)
     return value
 
 
+def _show(value: Any) -> str:
+    """A --set value as the user would have written it: ``nan``, ``[3, 224, 224]``."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= 60 else text[:55] + " ..."
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["num_classes=10", "input=[3,224,224]"]`` -> values parsed as YAML flow."""
     import yaml
+
+    from .yamlsrc import read_value
 
     out: dict[str, Any] = {}
     for item in items:
@@ -326,7 +362,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set {item}: expected KEY=VALUE")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            out[key.strip()] = read_value(raw) if raw.strip() else None
         except yaml.YAMLError:
             raise UsageError(f"--set {item}: the value is not valid YAML") from None
     return out

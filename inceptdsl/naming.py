@@ -17,19 +17,11 @@ import keyword
 import re
 from collections.abc import Callable
 
-from .spec import Add, Concat, Layer, Mul, Node, Repeat, Seq
+from .spec import MODULE_ATTRIBUTES, Add, Concat, Layer, Mul, Node, Repeat, Seq
 
-# Attributes of torch.nn.Module / flax.nnx.Module that a layer name must not shadow.
-MODULE_ATTRIBUTES = frozenset(
-    (
-        "training forward parameters buffers children modules named_parameters named_buffers "
-        "named_children named_modules state_dict load_state_dict train eval to cuda cpu float "
-        "double half bfloat16 apply register_buffer register_parameter add_module "
-        "register_module zero_grad requires_grad_ type extra_repr get_submodule get_parameter "
-        "get_buffer dump_patches call_super_init set_attributes sow iter_modules iter_children "
-        "perturb split merge graph update"
-    ).split()
-)
+__all__ = ["MODULE_ATTRIBUTES", "Namespace", "attr_names", "class_nodes", "docstring_text",
+           "explicit_names", "snake"]
+
 
 
 def docstring_text(text: str) -> str:

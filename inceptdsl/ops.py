@@ -114,7 +114,16 @@ def scale_width(op: OpDef, attrs: dict, call: Any, width: float) -> dict:
     32
     >>> scale_width(conv, {"out": 48}, parse("conv(in_channels, 1)"), 0.5)["out"]
     48
+
+    The scaled count meets the same limits as a written one:
+
+    >>> try:
+    ...     scale_width(conv, {"out": 64}, parse("conv(64, 3)"), 1e5)
+    ... except Exception as exc:
+    ...     print(exc.message)
+    conv2d() argument 'out': 6400000 is out of range (1..1000000) (64 scaled by width=100000)
     """
+    from .errors import SpecError
     from .expr import BUILTINS, names_in
 
     name = op.width_attr
@@ -124,7 +133,13 @@ def scale_width(op: OpDef, attrs: dict, call: Any, width: float) -> dict:
     written = list(call.args[index:index + 1]) + [v for k, v in call.kwargs.items() if k == name]
     if any("in_channels" in names_in(e) for e in written):
         return attrs
-    return {**attrs, name: BUILTINS["make_divisible"](attrs[name] * width)}
+    scaled = BUILTINS["make_divisible"](attrs[name] * width)
+    try:
+        scaled = _coerce(op.name, op.attrs[index], scaled)
+    except OpError as exc:
+        span = written[0].span if written else call.span
+        raise SpecError(f"{exc} ({attrs[name]} scaled by width={width:g})", span) from None
+    return {**attrs, name: scaled}
 
 
 # ---------------------------------------------------------------------------- kinds

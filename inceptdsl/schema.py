@@ -108,12 +108,18 @@ def _edit() -> dict[str, Any]:
     }
 
 
+# a loss weight makes a node a side output: 'side: false' next to one is a contradiction
+NOT_SIDE_WITH_LOSS_WEIGHT = {"not": {"required": ["side", "loss_weight"],
+                                     "properties": {"side": {"const": False}}}}
+
+
 def _modifiers() -> dict[str, Any]:
     """Every modifier key of spec.py, described (one added there is at least accepted)."""
     expr = {"$ref": REF + "expression"}
     known = {
         "name": {"$ref": REF + "identifier", "description": "name of the node"},
-        "when": {**expr, "description": "the node exists only if this is true"},
+        "when": {"type": ["string", "integer", "boolean"],
+                 "description": "the node exists only if this is true"},
         "side": {"type": "boolean", "description": "a side output (training only)"},
         "loss_weight": {**expr, "description": "loss weight of the side output"},
         "from": {"$ref": REF + "identifier", "description": "read this earlier node"},
@@ -138,7 +144,8 @@ def _form() -> dict[str, Any]:
         "concat": {**branches, "description": "branches concatenated on channels"},
         "add": {**branches, "description": "branches summed (residual)"},
         "mul": {**branches, "description": "branches multiplied elementwise (a gate)"},
-        "repeat": {"$ref": REF + "expression", "description": "how many copies of body"},
+        "repeat": {"type": ["string", "integer"], "minimum": 0, "maximum": 10_000,
+                   "description": "how many copies of body"},
         "ref": {"$ref": REF + "identifier", "description": "an earlier named node"},
     }
     assert set(forms) == set(FORM_KEYS)
@@ -150,6 +157,7 @@ def _form() -> dict[str, Any]:
         "dependentRequired": {"scale": ["add"], "act": ["add"], "body": ["repeat"],
                               "index": ["repeat"], "split": ["concat"],
                               "repeat": ["body"]},
+        "allOf": [NOT_SIDE_WITH_LOSS_WEIGHT],
     }
 
 
@@ -168,4 +176,5 @@ def _named() -> dict[str, Any]:
         "additionalProperties": False,
         "not": {"propertyNames": {"enum": list(NAMED_MODIFIERS)}},
         "anyOf": [{"required": s, "maxProperties": len(s) + 1} for s in subsets],
+        "allOf": [NOT_SIDE_WITH_LOSS_WEIGHT],
     }

@@ -19,6 +19,7 @@ weight) and ``source`` (read another named node's output instead of the previous
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,33 @@ MODIFIER_KEYS = ("name", "when", "side", "loss_weight", "from", "inline", "scale
                  "split", "index", "body")
 RESERVED = set(FORM_KEYS) | set(MODIFIER_KEYS)
 KNOBS = {"width": 1.0}
+# The range of each knob, (low, high], checked before use wherever the value comes from (a
+# spec's params, --set, the API). A width above 1,000,000 scales every channel count past
+# the per-layer limit of 1,000,000.
+KNOB_RANGES = {"width": (0.0, 1_000_000.0)}
+
+
+def value_problem(key: str, value: Any) -> str | None:
+    """Why a parameter or knob value is refused, or None: numbers must be finite and within
+    the limits of numbers written in expressions; knobs within :data:`KNOB_RANGES`.
+
+    >>> value_problem("width", 0.5), value_problem("n", 1e300)
+    (None, 'number too large (1e+300; the limit is 1e+12)')
+    >>> value_problem("width", -1)
+    'width must be more than 0 and at most 1e+06 (found -1)'
+    """
+    from .expr import MAX_INT
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"not a finite number ({value})"
+    if abs(value) > MAX_INT:
+        return f"number too large ({value:.3g}; the limit is {MAX_INT:.0e})"
+    low, high = KNOB_RANGES.get(key, (None, None))
+    if low is not None and not low < value <= high:
+        return f"{key} must be more than {low:g} and at most {high:g} (found {value:g})"
+    return None
 
 
 # ---------------------------------------------------------------------------- nodes
@@ -172,6 +200,23 @@ class TopLevel(BaseModel):
     body: list[Any]
     edits: list[Any] = []
 
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, (bool, str)):  # pydantic would read "1" and true as 1
+            raise ValueError(f"the format version is the number {FORMAT_VERSION}, found "
+                             f"{_yaml_text(value)}")
+        return value
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_numbers(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, (bool, str)) for v in value):
+            bad = next(v for v in value if isinstance(v, (bool, str)))
+            raise ValueError("input must be [channels, height, width], whole numbers, found "
+                             f"{_yaml_text(bad)}")
+        return value
+
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: int) -> int:
@@ -215,6 +260,69 @@ GENERATED_NAMES = frozenset(
     "adaptive_max_pool2d local_response_norm l2_normalize flatten identity cross_entropy "
     "split_channels LayerScale "
     "load_torch_state_dict".split()) | CODE_NAMES
+
+
+# What a layer name must not be: it becomes an attribute of a torch.nn.Module or a
+# flax.nnx.Module, so it must not shadow their methods or the private state both keep in
+# underscore attributes (torch 2.x: ``_modules``, ``_parameters``, ``_version`` ...; flax:
+# ``_object__state`` ...). Names with ``__`` anywhere are reserved as well: flax keeps its
+# state in such name-mangled attributes and may add more.
+MODULE_ATTRIBUTES = frozenset(
+    (
+        # torch.nn.Module methods and public attributes
+        "training forward parameters buffers children modules named_parameters named_buffers "
+        "named_children named_modules state_dict load_state_dict train eval to cuda cpu float "
+        "double half bfloat16 apply register_buffer register_parameter add_module "
+        "register_module zero_grad requires_grad_ type extra_repr get_submodule get_parameter "
+        "get_buffer dump_patches call_super_init compile ipu mtia xpu share_memory to_empty "
+        "set_submodule get_extra_state set_extra_state register_backward_hook "
+        "register_forward_hook register_forward_pre_hook register_full_backward_hook "
+        "register_full_backward_pre_hook register_load_state_dict_post_hook "
+        "register_load_state_dict_pre_hook register_state_dict_post_hook "
+        "register_state_dict_pre_hook T_destination "
+        # torch.nn.Module private state and methods
+        "_apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl "
+        "_forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs "
+        "_forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks "
+        "_get_backward_pre_hooks _get_name _is_full_backward_hook _load_from_state_dict "
+        "_load_state_dict_post_hooks _load_state_dict_pre_hooks "
+        "_maybe_warn_non_full_backward_hook _modules _named_members "
+        "_non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook "
+        "_register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict "
+        "_slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl "
+        # flax.nnx.Module (besides the name-mangled ones)
+        "sow iter_modules iter_children perturb set_attributes split merge graph update "
+        "_abc_impl _check_valid_context _check_value _graph_node_clear "
+        "_graph_node_create_empty _graph_node_flatten _graph_node_init _graph_node_pop_key "
+        "_graph_node_set_key _setattr"
+    ).split()
+)
+
+
+def _yaml_text(value: Any) -> str:
+    """A scalar as it reads in a spec: ``true``, ``'1'``, ``16``."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return repr(str(value)) if isinstance(value, str) else str(value)
+
+
+def check_layer_name(value: str) -> None:
+    """A layer name: an identifier that is no attribute of a torch or flax module.
+
+    >>> check_layer_name("_modules")
+    Traceback (most recent call last):
+    ValueError: '_modules' cannot name a layer: it is a method or attribute of every module
+    >>> check_layer_name("_object__state")
+    Traceback (most recent call last):
+    ValueError: '_object__state' cannot name a layer: '__' marks the frameworks' private names
+    """
+    check_identifier(value, "name")
+    if value in MODULE_ATTRIBUTES:
+        raise ValueError(f"'{value}' cannot name a layer: it is a method or attribute of "
+                         "every module")
+    if "__" in value:
+        raise ValueError(f"'{value}' cannot name a layer: '__' marks the frameworks' "
+                         "private names")
 
 
 def check_identifier(value: str, what: str) -> None:
@@ -387,7 +495,7 @@ def _named(value: dict, name: str) -> Node:
 
 def _check_name(name: str, span: SourceSpan) -> None:
     try:
-        check_identifier(name, "name")
+        check_layer_name(name)
     except ValueError as exc:
         raise SpecError(str(exc), span) from None
 
@@ -435,7 +543,14 @@ def _modifiers(node: Node, value: dict, form: str | None) -> None:
         _check_name(str(value["name"]), value.value_span("name"))
         node.name = str(value["name"])
     if "when" in value:
+        if value["when"] is None:
+            raise SpecError("'when' needs a condition (a parameter or an expression), found "
+                            "null", value.value_span("when"))
         node.when = _expr(value["when"], value.value_span("when"))
+    if "side" in value and value["side"] is False and "loss_weight" in value:
+        raise SpecError("'side: false' contradicts 'loss_weight': a loss weight makes the node "
+                        "a side output", value.value_span("side"),
+                        hint="drop 'side: false' (or the loss weight)")
     if "side" in value:
         if not isinstance(value["side"], bool):
             raise SpecError("'side' is true or false", value.value_span("side"))
@@ -487,7 +602,10 @@ def parse_block(key: str, value: Any, key_span: SourceSpan, value_span: SourceSp
         sig = CallExpr(sig.id, [], {}, pos=sig.pos, length=sig.length, base=sig.base)
     if not isinstance(sig, CallExpr):
         raise SpecError("a block is declared as 'Name(param, param=default)'", key_span)
-    _check_name(sig.func, key_span)
+    try:
+        check_identifier(sig.func, "block name")
+    except ValueError as exc:
+        raise SpecError(str(exc), key_span) from None
     params = []
     for arg in sig.args:
         if not isinstance(arg, Name):

@@ -13,6 +13,7 @@ tags that would build Python objects, duplicate keys and alias bombs are spec er
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import yaml
@@ -137,7 +138,38 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML, with numbers as YAML 1.2 reads them (see :data:`FLOAT_12`)."""
+
+
+class PlainResolver(yaml.resolver.Resolver):
+    """What a plain (unquoted) scalar reads as, exactly as :func:`load_yaml` reads it.
+
+    >>> [plain_tag(t) for t in ("1e9", "1.5", "1e-5", "relu", "yes")]
+    ['float', 'float', 'float', 'str', 'bool']
+    """
+
+
+# YAML 1.1 (PyYAML) reads "1e9" and "1e-5" as text; YAML 1.2 and every other reader take
+# them as numbers, and so does a spec (the DSL and expressions do already).
+FLOAT_12 = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
+for _cls in (_Loader, PlainResolver):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+.0123456789"))
+_PLAIN = PlainResolver()
+
+
+def read_value(text: str) -> Any:
+    """A YAML value (``--set`` values) read as spec files read their values.
+
+    >>> read_value("1e9"), read_value("[3, 224, 224]"), read_value("relu")
+    (1000000000.0, [3, 224, 224], 'relu')
+    """
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+
+
+def plain_tag(text: str) -> str:
+    """The type a plain scalar ``text`` reads as: ``str``, ``int``, ``float``, ``bool`` ..."""
+    return _PLAIN.resolve(yaml.ScalarNode, text, (True, False)).rsplit(":", 1)[-1]
 
 
 class _Converter:
