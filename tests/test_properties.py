@@ -67,6 +67,9 @@ def outcome(path: Path, build=None) -> str:
         for backend in BACKENDS:
             source = generate(spec, backend)
             compile(ast.parse(source), f"<{backend}>", "exec")
+    except UsageError as exc:  # a SpecError too, but one without a place in the spec
+        assert str(exc)
+        return "usage"
     except SpecErrors as exc:
         for error in exc.errors:
             _is_located(error, str(path))
@@ -74,9 +77,6 @@ def outcome(path: Path, build=None) -> str:
     except SpecError as exc:
         _is_located(exc, str(path))
         return "error"
-    except UsageError as exc:
-        assert str(exc)
-        return "usage"
     return "ok"
 
 
