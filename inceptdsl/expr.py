@@ -673,6 +673,6 @@ def _const_src(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
+    if isinstance(value, str):  # a string holds no backslash and not both quotes
+        return f'"{value}"' if "'" in value else f"'{value}'"
     return repr(value)

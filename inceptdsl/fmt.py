@@ -79,9 +79,119 @@ def format_text(text: str, path: str, to: str) -> str:
     doc = parse_text(text, path)
     comments = Comments(text, yaml=not path.endswith(".incept"))
     printer = DslPrinter(comments) if to == "dsl" else YamlPrinter(comments)
-    out = printer.document(doc)
-    check_same(doc, parse_text(out, path + (".incept" if to == "dsl" else ".yaml")), path)
+    if to == "yaml":
+        refuse_surrogates(doc)
+    out = printer.document(canonical(doc) if to == "yaml" else doc)
+    try:
+        again = parse_text(out, "<output>" + (".incept" if to == "dsl" else ".yaml"))
+    except SpecError:
+        again = None
+    check_same(doc, again, path)
     return out
+
+
+def canonical(doc: Any) -> Any:
+    """A document with its bodies in the DSL printer's canonical form, spans kept: every
+    expression in canonical text, a node's keys in the order form or name, then modifiers
+    (as the DSL writes them), ``seq`` always a list, block signatures normalised. Then the
+    YAML printer writes what the DSL printer writes, and YAML -> DSL -> YAML is a fixed
+    point. Header and parameter values are data and stay as they are."""
+    from .yamlsrc import YMap
+
+    if not isinstance(doc, YMap):
+        return doc
+    out = _remap(doc, {k: v for k, v in doc.items()})
+    if isinstance(doc.get("body"), list):
+        out["body"] = _canon_node(doc["body"])
+    blocks = doc.get("blocks")
+    if isinstance(blocks, YMap):
+        renamed = {k: norm_expr(k) for k in blocks}
+        new = _remap(blocks, {_restr(k, renamed[k]): _canon_node(v) for k, v in blocks.items()})
+        new.key_spans = {renamed[k]: blocks.key_span(k) for k in blocks}
+        new.value_spans = {renamed[k]: blocks.value_span(k) for k in blocks}
+        out["blocks"] = new
+    return out
+
+
+def _restr(value: Any, text: str) -> Any:
+    """``text`` carrying ``value``'s span (when it had one)."""
+    from .yamlsrc import YStr
+
+    return YStr(text, value.span) if hasattr(value, "span") else text
+
+
+def _remap(like: Any, items: dict) -> Any:
+    from .yamlsrc import YMap
+
+    out = YMap(items)
+    out.span = like.span
+    out.key_spans, out.value_spans = dict(like.key_spans), dict(like.value_spans)
+    return out
+
+
+def _relist(like: Any, items: list) -> Any:
+    from .yamlsrc import YList
+
+    if not isinstance(like, YList):
+        return items
+    out = YList(items)
+    out.span, out.item_spans, out.flow = like.span, list(like.item_spans), like.flow
+    return out
+
+
+_EXPR_MODIFIERS = ("when", "loss_weight", "scale", "act")
+
+
+def _canon_node(value: Any) -> Any:
+    if isinstance(value, str):
+        return _restr(value, norm_expr(value))
+    if isinstance(value, list):
+        return _relist(value, [_canon_node(v) for v in value])
+    if not isinstance(value, dict) or not hasattr(value, "key_spans"):
+        return value
+    heads = [k for k in value if k in FORM_KEYS or k not in RESERVED]
+    if len(heads) != 1:
+        return value  # not a node; the printers report it
+    head = heads[0]
+    order = [head, *(k for k in MODIFIER_KEYS if k in value and k != head)]
+    order += [k for k in value if k not in order]
+    items = {}
+    for key in order:
+        item = value[key]
+        if key == "seq":
+            item = _canon_node(item if isinstance(item, list) else _relist_one(item, value))
+        elif key in ("concat", "add", "body") or key == head and key not in FORM_KEYS:
+            item = _canon_node(item)
+        elif key in ("repeat", *_EXPR_MODIFIERS) and isinstance(item, str):
+            item = _restr(item, norm_expr(item))
+        items[key] = item
+    return _remap(value, items)
+
+
+def _relist_one(item: Any, parent: Any) -> Any:
+    from .yamlsrc import YList
+
+    out = YList([item])
+    out.span = parent.value_span("seq")
+    out.item_spans, out.flow = [getattr(item, "span", out.span)], False
+    return out
+
+
+def refuse_surrogates(value: Any, span: SourceSpan | None = None) -> None:
+    """YAML cannot hold a lone surrogate (a DSL string can, as ``"\\ud800"``): refuse."""
+    if isinstance(value, str):
+        bad = next((c for c in value if 0xD800 <= ord(c) <= 0xDFFF), None)
+        if bad is not None:
+            raise _cannot(f"the string holds a lone surrogate (\\u{ord(bad):04x}), which YAML "
+                          "cannot hold", value, span)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            refuse_surrogates(item, _item_span(value, i, span))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_surrogates(key, value.key_span(key) if hasattr(value, "key_span") else span)
+            refuse_surrogates(item, value.value_span(key) if hasattr(value, "value_span")
+                              else span)
 
 
 def parse_text(text: str, path: str) -> Any:
@@ -120,18 +230,21 @@ class Comments:
     def __init__(self, text: str, yaml: bool):
         self.items: list[Comment] = []
         self.blank: set[int] = set()
-        for number, line in enumerate(text.splitlines(), start=1):
-            col = _comment_col(line, yaml)
-            if not line.strip():
+        cols = _yaml_comment_cols(text) if yaml else None
+        for number, line in enumerate(source_lines(text, yaml), start=1):
+            col = _dsl_comment_col(line) if cols is None else cols.get(number)
+            if not line.strip(" \t\r"):
                 self.blank.add(number)
             elif col is not None:
-                full = not line[:col].strip()
-                self.items.append(Comment(number, line[col:].rstrip(), full))
+                full = not line[:col].strip(" \t")
+                self.items.append(Comment(number, line[col:].rstrip(" \t\r"), full))
         self.used: set[int] = set()
 
-    def before(self, line: int) -> list[Comment]:
-        """Comments above ``line`` not yet printed (and trailing ones left behind)."""
-        out = [c for c in self.items if c.line < line and id(c) not in self.used]
+    def before(self, line: int, keep: tuple[int, ...] = ()) -> list[Comment]:
+        """Comments above ``line`` not yet printed (and trailing ones left behind, but for
+        those of the lines in ``keep``, still to be placed)."""
+        out = [c for c in self.items if c.line < line and id(c) not in self.used
+               and (c.full or c.line not in keep)]
         self.used.update(id(c) for c in out)
         return out
 
@@ -146,18 +259,63 @@ class Comments:
         return self.before(1 << 30)
 
 
-def _comment_col(line: str, yaml: bool) -> int | None:
-    """Where a ``#`` comment starts on a line, outside quotes; None without one."""
-    quote = None
-    for col, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char == "#" and (col == 0 or line[col - 1] in " \t"):
-            return col
-        elif char == '"' or (char == "'" and (not yaml or col == 0 or line[col - 1] in
-                                              " [,{:")):
-            quote = char
+_YAML_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def source_lines(text: str, yaml: bool) -> list[str]:
+    """The lines of a source as its parser counts them: YAML breaks lines at \\r, \\n,
+    \\x85, \\u2028 and \\u2029 (so its spans do), the DSL at \\n and \\r only.
+
+    >>> source_lines("a\\x85b\\rc\\n", yaml=True), source_lines("a\\x85b\\rc\\n", yaml=False)
+    (['a', 'b', 'c'], ['a\\x85b', 'c'])
+    """
+    if not yaml:  # the DSL reads \r\n and \r as \n (dsl.parse_dsl)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    parts = _YAML_BREAK.split(text) if yaml else text.split("\n")
+    return parts[:-1] if parts and parts[-1] == "" else parts
+
+
+def _yaml_comment_cols(text: str) -> dict[int, int]:
+    """Line -> column (1-based line, 0-based column) of each YAML comment: a ``#`` after a
+    space, a tab or a line break, outside every scalar (quoted, plain or block) the YAML
+    scanner finds, so ``'it''s # y'`` and ``"a \\" # b"`` hold no comment.
+
+    >>> _yaml_comment_cols("a: 'x '' # y'  # z\\nb: c#d # e\\n")
+    {1: 15, 2: 7}
+    """
+    import bisect
+
+    import yaml
+
+    scalars = [(t.start_mark.index, t.end_mark.index) for t in yaml.scan(
+        text, Loader=yaml.SafeLoader) if isinstance(t, yaml.ScalarToken)]
+    scalar_starts = [a for a, _ in scalars]
+    breaks = [m.end() for m in _YAML_BREAK.finditer(text)]
+    cols: dict[int, int] = {}
+    for match in re.finditer("#", text):
+        i = match.start()
+        if i and text[i - 1] not in " \t\r\n\x85\u2028\u2029":
+            continue
+        k = bisect.bisect_right(scalar_starts, i) - 1
+        if k >= 0 and i < scalars[k][1]:
+            continue
+        line = bisect.bisect_right(breaks, i)
+        cols.setdefault(line + 1, i - (breaks[line - 1] if line else 0))
+    return cols
+
+
+_DSL_STRING_OR_HASH = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#')
+
+
+def _dsl_comment_col(line: str) -> int | None:
+    """Where a DSL line's comment starts: the first ``#`` outside a string, else None.
+
+    >>> _dsl_comment_col('a: B("x # y\\\\" # z")  # c')
+    21
+    """
+    for match in _DSL_STRING_OR_HASH.finditer(line):
+        if match.group() == "#":
+            return match.start()
     return None
 
 
@@ -170,19 +328,59 @@ class Printer:
     def __init__(self, comments: Comments):
         self.comments = comments
         self.out: list[str] = []
+        # a printed line that opens a body: (output index, the source lines it stands for)
+        self.pending: tuple[int, tuple[int, ...]] | None = None
+        # the source lines a DSL head line also stands for: the form of a named form, the
+        # modifiers (in YAML each may be on a line of its own)
+        self.also: tuple[int | None, ...] = ()
 
-    def stmt(self, indent: int, text: str, line: int | None, blank: bool = False) -> None:
-        lead = self.comments.before(line) if line else []
+    def stmt(self, indent: int, text: str, line: int | None, blank: bool = False,
+             also: int | tuple[int | None, ...] | None = None) -> None:
+        """Print a line for the statement at source ``line``, after the comments above it;
+        its trailing comment is the one of ``line``, else of a line in ``also`` (the source
+        line of a value printed on the same line, such as ``body: U(3)`` under ``repeat``).
+
+        A line that opens a body (ends in ``:``) leaves its trailing comment to the first
+        statement below it if that one comes from the same source line (``U(c): conv(c, 1)
+        # x`` in YAML is ``conv(c, 1)  # x`` in the DSL)."""
+        extra = also if isinstance(also, tuple) else (also,)
+        lines = tuple(n for n in (line, *extra) if n)
+        if self.pending and not set(lines) & set(self.pending[1]):
+            self._flush_pending()
+        carried = self.pending[1] if self.pending else ()
+        self.pending = None
+        candidates = lines + tuple(n for n in carried if n not in lines)
+        opens = bool(line) and text.endswith(":")
+        trail = None if opens else self._trailing(candidates)
+        lead = self.comments.before(line, keep=candidates) if line else []
         first = lead[0].line if lead else line
         if (blank or (first and first - 1 in self.comments.blank)) and self.out and \
                 self.out[-1] and not self.out[-1].endswith(":"):
             self.out.append("")
         pad = " " * (indent + len(text) - len(text.lstrip(" ")))
         self.out += [pad + c.text for c in lead]
-        trail = self.comments.trailing(line) if line else None
         self.out.append(" " * indent + text + (f"  {trail.text}" if trail else ""))
+        if opens:
+            self.pending = (len(self.out) - 1, candidates)
+
+    def _trailing(self, lines: tuple[int, ...]) -> Comment | None:
+        """The trailing comments of these source lines, joined: one output line stands for
+        them all (a node and its modifier lines in YAML are one line in the DSL)."""
+        found = [c for c in (self.comments.trailing(n) for n in lines) if c]
+        if not found:
+            return None
+        return Comment(found[0].line, "  ".join(c.text for c in found), False)
+
+    def _flush_pending(self) -> None:
+        index, lines = self.pending
+        self.pending = None
+        trail = self._trailing(lines)
+        if trail:
+            self.out[index] += f"  {trail.text}"
 
     def finish(self) -> str:
+        if self.pending:
+            self._flush_pending()
         rest = self.comments.rest()
         if rest:
             self.out.append("")
@@ -212,6 +410,16 @@ def _float(value: float) -> str:
     if value != value or value in (float("inf"), float("-inf")):
         raise SpecError(f"cannot convert the number {value!r}", SourceSpan("<spec>", 1, 1))
     return repr(value)
+
+
+def dsl_expr(text: str, value: Any = None, span: SourceSpan | None = None) -> str:
+    """An expression for a DSL line: canonical text, refused if a string in it holds a line
+    break (the DSL has no escapes inside expressions; YAML can hold it)."""
+    out = norm_expr(text)
+    if "\n" in out or "\r" in out:
+        raise _cannot("a string with a line break inside an expression has no DSL form "
+                      "(keep this spec in YAML)", value if value is not None else text, span)
+    return out
 
 
 def norm_expr(text: str) -> str:
@@ -244,9 +452,11 @@ class DslPrinter(Printer):
         blocks = doc.get("blocks") or {}
         if not isinstance(blocks, dict):
             raise _cannot("'blocks' must be a mapping", blocks, doc.value_span("blocks"))
-        for sig, body in blocks.items():
-            self.stmt(0, f"block {norm_expr(sig)}:", _line(sig, blocks.key_span(sig)),
-                      blank=True)
+        blocks_line = doc.key_span("blocks").line if "blocks" in doc else None
+        for i, (sig, body) in enumerate(blocks.items()):
+            sig_span = blocks.key_span(sig)
+            self.stmt(0, f"block {dsl_expr(sig, sig, sig_span)}:", _line(sig, sig_span),
+                      blank=True, also=blocks_line if i == 0 else None)
             self.suite(body, INDENT, False, blocks.value_span(sig))
         if "body" in doc:
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
@@ -299,7 +509,7 @@ class DslPrinter(Printer):
             return _float(value)
         if isinstance(value, str):
             bare = _IDENT.match(value) and value not in _DSL_WORDS
-            return str(value) if bare else json.dumps(str(value), ensure_ascii=False)
+            return str(value) if bare else dsl_string(str(value))
         if isinstance(value, list):
             return "[" + ", ".join(self.value(v, span) for v in value) + "]"
         if isinstance(value, dict):
@@ -328,7 +538,8 @@ class DslPrinter(Printer):
     def line(self, head: tuple[str, Callable[[int], None] | None], indent: int,
              line: int | None) -> None:
         text, body = head
-        self.stmt(indent, text, line)
+        also, self.also = self.also, ()
+        self.stmt(indent, text, line, also=also)
         if body:
             body(indent + INDENT)
 
@@ -347,6 +558,7 @@ class DslPrinter(Printer):
         heads = [self.head(item, _item_span(items, i, None)) for i, item in enumerate(items)]
         if any(body for _, body in heads[:-1]) or any(isinstance(i, list) for i in items):
             return None
+        self.also = ()
         text = " -> ".join(t for t, _ in heads)
         if indent + len(text) > MAX_LINE:
             return None
@@ -355,7 +567,7 @@ class DslPrinter(Printer):
     def head(self, node: Any, span: SourceSpan | None) -> tuple[str, Any]:
         """The first line of an item and a printer for its indented body, if any."""
         if isinstance(node, str):
-            return norm_expr(node), None
+            return dsl_expr(node, node, span), None
         if isinstance(node, list):
             if not node:
                 return "[]", None
@@ -370,7 +582,7 @@ class DslPrinter(Printer):
         if isinstance(value, float):
             return _float(value)
         if isinstance(value, str):
-            return norm_expr(value)
+            return dsl_expr(value, value)
         if isinstance(value, int):
             return str(value)
         raise _cannot(f"expected an expression, found {value!r}", value, None)
@@ -392,6 +604,7 @@ class DslPrinter(Printer):
         names = [k for k in node if k not in RESERVED]
         if len(forms) + len(names) != 1:
             raise _cannot("a node needs exactly one layer name or form", node, span)
+        self.also = _mod_lines(node)
         if forms:
             return self.form(node, forms[0], span)
         name = names[0]
@@ -401,7 +614,9 @@ class DslPrinter(Printer):
             text, _ = self.form(value, "ref", span)
             return f"{name}{mods}: {text}", None
         if isinstance(value, dict) and any(k in FORM_KEYS for k in value):
-            text, body = self.form(value, next(k for k in value if k in FORM_KEYS), span)
+            form = next(k for k in value if k in FORM_KEYS)
+            text, body = self.form(value, form, span)
+            self.also = (*_mod_lines(node), *_mod_lines(value, (form,)))
             return f"{name}{mods}: {text}", body
         if isinstance(value, list) and not value:
             return f"{name}: []{mods}", None
@@ -431,6 +646,15 @@ class DslPrinter(Printer):
                 lambda ind: self.branches(arg, ind, arg_span))
 
 
+def _mod_lines(node: Any, keys: tuple[str, ...] = ()) -> tuple[int, ...]:
+    """The source lines of a node's modifiers (and of ``keys``), which the DSL writes on
+    the node's line; ``body`` has lines of its own."""
+    if not hasattr(node, "key_span"):
+        return ()
+    wanted = [k for k in (*keys, *MODIFIER_KEYS) if k in node and k != "body"]
+    return tuple(node.key_span(k).line for k in wanted)
+
+
 class YamlPrinter(Printer):
     """Canonical YAML: block style for every body list (flow only for plain value lists
     such as ``input: [3, 299, 299]``), 2-space indentation, blank lines between blocks."""
@@ -445,11 +669,13 @@ class YamlPrinter(Printer):
                 first = [_line(k, value.key_span(k)) for k in value][:1]
                 if first and first[0] is not None and first[0] <= line:
                     line = None  # DSL input has no 'blocks:' line; comments go below
+                # 'blocks:' leaves its trailing comment to the first block, as in the DSL
                 self.stmt(0, f"{key}:" if value else f"{key}: {{}}", line, blank=True)
-                for sub, item in value.items():
+                for i, (sub, item) in enumerate(value.items()):
                     self.entry(sub, item, "  ", _line(sub, value.key_span(sub)),
                                value.value_span(sub), key == "params",
-                               blank=key == "blocks")
+                               blank=key == "blocks",
+                               also=line if key == "blocks" and i == 0 else None)
         if "body" in doc:
             body = doc["body"]
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
@@ -485,14 +711,17 @@ class YamlPrinter(Printer):
         return "{" + ", ".join(texts) + "}"
 
     def entry(self, key: str, value: Any, lead: str, line: int | None,
-              span: SourceSpan | None, flow: bool, blank: bool = False) -> None:
+              span: SourceSpan | None, flow: bool, blank: bool = False,
+              also: int | tuple[int, ...] | None = None) -> None:
         """``key: value`` with ``lead`` before it; nested values go below, indented."""
         key_text = yaml_scalar(str(key))
         inline = self.inline(value, flow)
+        extra = also if isinstance(also, tuple) else (also,)
         if inline is not None:
-            self.stmt(0, f"{lead}{key_text}: {inline}", line, blank=blank)
+            self.stmt(0, f"{lead}{key_text}: {inline}", line, blank=blank,
+                      also=(*extra, _line(value, span)))
             return
-        self.stmt(0, f"{lead}{key_text}:", line, blank=blank)
+        self.stmt(0, f"{lead}{key_text}:", line, blank=blank, also=also)
         inner = " " * (len(lead) + 2)
         if isinstance(value, list):
             self.items(value, inner, span)
@@ -525,16 +754,20 @@ class YamlPrinter(Printer):
                 self.item(sub, (lead if i == 0 else pad) + "- ",
                           _line(sub, _item_span(value, i, span)), _item_span(value, i, span))
         elif isinstance(value, dict) and value:
-            self.mapping(value, pad, span, first_lead=lead, first_line=line)
+            self.mapping(value, pad, span, first_lead=lead, first_line=line, node=True)
         else:
             self.stmt(0, lead + self.inline(value, False), line)
 
     def mapping(self, value: dict, pad: str, span: SourceSpan | None,
-                first_lead: str | None = None, first_line: int | None = None) -> None:
+                first_lead: str | None = None, first_line: int | None = None,
+                node: bool = False) -> None:
+        """A mapping's entries; for a body node, the first line (the layer or form) also
+        takes the trailing comments of the modifier lines, as the DSL does."""
         for i, (key, sub) in enumerate(value.items()):
             lead = first_lead if i == 0 and first_lead is not None else pad
             line = _line(key, value.key_span(key)) if i else (first_line or _line(key, span))
-            self.entry(key, sub, lead, line, value.value_span(key), False)
+            also = _mod_lines(value) if node and i == 0 else None
+            self.entry(key, sub, lead, line, value.value_span(key), False, also=also)
 
 
 _BARE_TARGET = re.compile(r"[A-Za-z_*?][A-Za-z0-9_.*?]*\Z")
@@ -578,15 +811,67 @@ def yaml_scalar(value: Any) -> str:
     text = str(value)
     if _plain_ok(text):
         return text
-    if "'" not in text and "\n" not in text:
+    if "'" not in text and all(_yaml_raw_ok(c) for c in text):
         return f"'{text}'"
-    return json.dumps(text, ensure_ascii=False)
+    return yaml_double_quoted(text)
+
+
+_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r",
+                 "\0": "\\0", "\b": "\\b"}
+
+
+def _yaml_raw_ok(char: str) -> bool:
+    """Whether a character may stand as itself inside a quoted YAML scalar: printable, and
+    not one of the line breaks YAML folds (\\x85, \\u2028, \\u2029) or a BOM."""
+    return char.isprintable() and char not in "\x85\u2028\u2029\ufeff"
+
+
+def yaml_double_quoted(text: str) -> str:
+    """A double-quoted YAML scalar: every character that is not plainly printable is an
+    escape, so any string (control characters, line breaks) reads back exactly.
+
+    >>> print(yaml_double_quoted('a"\\\\\\r\\x85\\u2028\\U0001F600é'))
+    "a\\"\\\\\\r\\x85\\u2028😀é"
+    """
+    out = []
+    for char in text:
+        if char in _YAML_ESCAPES:
+            out.append(_YAML_ESCAPES[char])
+        elif _yaml_raw_ok(char):
+            out.append(char)
+        elif ord(char) < 0x100:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def dsl_string(text: str) -> str:
+    """A double-quoted DSL string (JSON escapes): readable text stays as it is, anything
+    unprintable (control characters, lone surrogates) is an escape.
+
+    >>> print(dsl_string('say "hi"\\r\\ud800é'))
+    "say \\"hi\\"\\r\\ud800é"
+    """
+    out = []
+    for char in json.dumps(text, ensure_ascii=False)[1:-1]:
+        if char.isprintable() or char == " ":
+            out.append(char)
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:  # an unprintable astral character: a surrogate pair, as JSON writes it
+            code = ord(char) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+    return '"' + "".join(out) + '"'
 
 
 def _plain_ok(text: str) -> bool:
     from .yamlsrc import plain_tag
 
-    if not text or text != text.strip() or text[0] in _YAML_SPECIAL or "\n" in text:
+    if not text or text != text.strip() or text[0] in _YAML_SPECIAL or not all(
+            _yaml_raw_ok(c) for c in text):
         return False
     if text[0] in "-:" and (len(text) == 1 or text[1] == " "):
         return False
@@ -600,7 +885,7 @@ def _plain_ok(text: str) -> bool:
 
 def check_same(before: Any, after: Any, path: str) -> None:
     """Refuse a conversion whose output does not read back as the same spec."""
-    if structure(before) != structure(after):
+    if after is None or structure(before) != structure(after):
         raise SpecError("internal error: the converted spec does not read back the same "
                         "(please report this)", SourceSpan(path, 1, 1, 1, 2))
 
