@@ -160,12 +160,38 @@ def _canon_node(value: Any) -> Any:
         item = value[key]
         if key == "seq":
             item = _canon_node(item if isinstance(item, list) else _relist_one(item, value))
-        elif key in ("concat", "add", "body") or key == head and key not in FORM_KEYS:
+        elif key == "body" or key == head and key not in ("repeat", "ref"):
             item = _canon_node(item)
         elif key in ("repeat", *_EXPR_MODIFIERS) and isinstance(item, str):
             item = _restr(item, norm_expr(item))
+        elif key == "split":
+            item = _canon_list(item)
         items[key] = item
     return _remap(value, items)
+
+
+def _canon_list(value: Any) -> Any:
+    """A list of expressions, as YAML items: ``"[a, b]"`` and ``[a, b]`` both become the
+    block list ``- a`` ``- b`` (the DSL writes either as ``[a, b]``)."""
+    from .expr import ListExpr, parse, source_of
+    from .yamlsrc import YList
+
+    if isinstance(value, list):
+        return _relist(value, [_restr(v, norm_expr(v)) if isinstance(v, str) else v
+                               for v in value])
+    if not isinstance(value, str):
+        return value
+    try:
+        expr = parse(value)
+    except SpecError:
+        return value
+    if not isinstance(expr, ListExpr):
+        return _restr(value, norm_expr(value))
+    span = getattr(value, "span", None)
+    out = YList(_restr(value, source_of(item)) for item in expr.items)
+    out.span = span or SourceSpan("<spec>", 1, 1, 1, 2)
+    out.item_spans, out.flow = [out.span] * len(out), False
+    return out
 
 
 def _relist_one(item: Any, parent: Any) -> Any:
