@@ -254,7 +254,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_weights(args: argparse.Namespace) -> int:
     """``weights from-keras FILE --spec S -o OUT``: all or nothing, OUT is never partial."""
-    from .fileio import write_atomic
+    from .fileio import write_output
     from .weights import KerasImportError, from_keras, state_dict_bytes
 
     source, output = Path(args.source), Path(args.output)
@@ -268,12 +268,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     try:
         state = from_keras(source, spec)
     except KerasImportError as exc:
-        print(f"inceptdsl: error: {source}: {exc}", file=sys.stderr)
+        emit(f"inceptdsl: error: {source}: {exc}", sys.stderr)
         return EXIT_SPEC
     except ModuleNotFoundError as exc:
         raise UsageError(f"reading {source} needs '{exc.name}' (pip install keras)") from None
-    write_atomic(output, state_dict_bytes(state, output.suffix), protect=[str(source)])
-    print(f"{output}: {len(state)} tensors for '{spec.name}' from {source}")
+    write_output(output, state_dict_bytes(state, output.suffix), protect=[str(source)])
+    emit(f"{output}: {len(state)} tensors for '{spec.name}' from {source}")
     return EXIT_OK
 
 
