@@ -269,7 +269,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 order = args.candidates[r % len(args.candidates):] + \
                     args.candidates[:r % len(args.candidates)]
                 for name in order:
-                    iters = max(2, args.iters // batch)
+                    iters = max(4, 2 * args.iters // batch)
                     extra = ["--child", name, "--model", model, "--batch", str(batch),
                              "--iters", str(iters), "--warmup", str(args.warmup)]
                     if r == 0:
@@ -418,7 +418,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iters", type=int, default=20, help="timed iterations per process "
-                   "at batch 1 (batch B: iters / B, at least 2)")
+                   "at batch 1 (batch B: 2 iters / B, at least 4)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
