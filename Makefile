@@ -10,7 +10,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 install: $(VENV)/.installed
