@@ -638,6 +638,13 @@ def gallery_markdown(names: list[str], depth: int = GALLERY_DEPTH) -> str:
     return "\n".join(lines)
 
 
+def gallery_svg(source: str) -> bytes:
+    """The gallery's SVG of DOT ``source``, always laid out by ``graphviz-pure`` so that the
+    committed pictures do not depend on whether a system ``dot`` is installed."""
+    engine = shutil.which("graphviz-pure") or str(Path(sys.executable).parent / "graphviz-pure")
+    return run_layout(source, "svg", engine)
+
+
 def write_gallery(folder: Path) -> list[Path]:
     """Write ``NAME.dot``, ``NAME.svg`` and the interactive ``NAME.html`` per shipped spec,
     and ``../gallery.md``."""
@@ -653,10 +660,9 @@ def write_gallery(folder: Path) -> list[Path]:
         if stale.stem not in sources:
             stale.unlink()
     for name, source in sources.items():
-        for fmt in ("dot", "svg"):
-            target = folder / f"{name}.{fmt}"
-            write_output(target, render_bytes(source, fmt))
-            written.append(target)
+        write_output(folder / f"{name}.dot", source.encode("utf-8"))
+        write_output(folder / f"{name}.svg", gallery_svg(source))
+        written += [folder / f"{name}.dot", folder / f"{name}.svg"]
         target = folder / f"{name}.html"
         write_output(target, page_html(load(name)))
         written.append(target)

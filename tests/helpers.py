@@ -79,9 +79,9 @@ sys.meta_path.insert(0, _Block())
 CLI_MAIN = "from inceptdsl.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
 
 
-def run_without_frameworks(code: str = CLI_MAIN, *argv: str) -> subprocess.CompletedProcess:
-    """Run Python ``code`` (by default the CLI with ``argv``) in a fresh interpreter where
-    importing torch, torchvision, jax or flax raises ImportError: it must exit 0."""
+def run_without_frameworks(*argv: str, code: str = CLI_MAIN) -> subprocess.CompletedProcess:
+    """Run ``inceptdsl ARGV`` (or Python ``code``) in a fresh interpreter where importing
+    torch, torchvision, jax or flax raises ImportError: it must exit 0."""
     proc = subprocess.run([sys.executable, "-c", _BLOCKER + code, *argv], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

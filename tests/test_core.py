@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
+import resource
 import subprocess
 import sys
-import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli, shipped_names
+from conftest import ROOT, run_cli, shipped_names, summary
+from helpers import run_without_frameworks
 
 TINY = (Path(__file__).parent / "specs" / "tiny.yaml").read_text()
-
-
-def summary(*args: str) -> dict:
-    result = run_cli("summary", *args, "--json")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
 
 
 # ---------------------------------------------------------------------- paper figures
@@ -79,13 +74,24 @@ def test_extends_inherits_and_overrides(write_spec, tmp_path):
     assert data["params"] == 23_834_568 - 2048 * 990 - 990
 
 
+def _op_counts(ref: str) -> Counter:
+    from inceptdsl.expand import expand
+    from inceptdsl.loader import load
+
+    net = expand(load(ref))
+    return Counter(net.graph.node(n)["op"] for n in net.graph.nodes())
+
+
 def test_extends_can_replace_a_block(write_spec):
     path = write_spec(
         "format: 1\nname: v3_relu6\nextends: inception_v3\nblocks:\n"
         "  BasicConv2d(out, kernel, stride=1, pad=0):\n"
         "    - conv: conv(out, kernel, stride=stride, pad=pad, bias=false)\n"
         "    - bn: batchnorm(eps=0.001)\n    - relu6\n")
-    assert summary(path)["params"] == 27_161_264
+    assert summary(path)["params"] == 27_161_264  # same weights ...
+    parent, variant = _op_counts("inception_v3"), _op_counts(path)
+    assert parent["relu"] == parent["batchnorm"] > 90 and parent["relu6"] == 0
+    assert variant["relu6"] == parent["relu"] and variant["relu"] == 0  # ... new activation
 
 
 def test_error_inside_a_block_names_the_instance():
@@ -215,37 +221,22 @@ def test_list_names_every_shipped_spec():
 # ---------------------------------------------------------------------- no frameworks
 
 
-BLOCK_FRAMEWORKS = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'jax', 'jaxlib', 'flax'):
-            raise ImportError('blocked: ' + name)
-sys.meta_path.insert(0, Block())
-from inceptdsl.cli import main
-raise SystemExit(main(sys.argv[1:]))
-"""
-
-
 @pytest.mark.parametrize("args", [["check", "inception_v3"], ["summary", "googlenet"],
                                   ["summary", "inception_v3", "--json"], ["list"]])
 def test_analysis_commands_run_without_torch_or_jax(args):
-    proc = subprocess.run([sys.executable, "-c", BLOCK_FRAMEWORKS, *args],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_without_frameworks(*args)
 
 
-def test_summary_cli_is_well_under_half_a_second():
+def test_summary_cli_uses_under_two_cpu_seconds():
+    """CPU time, not wall time: immune to a busy machine. A generous bound (about 0.3 s on
+    the 2-core development machine); the speed itself is measured in
+    benchmarks/bench_analysis.py."""
     cmd = [sys.executable, "-m", "inceptdsl.cli", "summary", "inception_v3"]
-    subprocess.run(cmd, capture_output=True, check=True)  # warm the file cache
-    best = min(_timed(cmd) for _ in range(3))
-    assert best < 0.5, f"summary took {best:.3f}s"
-
-
-def _timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True, env={**os.environ})
-    return time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, capture_output=True, check=True, timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 2.0, f"summary used {cpu:.2f} CPU seconds"
 
 
 def test_every_shipped_spec_checks():

@@ -148,6 +148,26 @@ def test_specs_page_is_up_to_date():
         "docs/specs.md is stale: python scripts/specs_page.py > docs/specs.md")
 
 
+def yaml_dsl_pairs(page: Path) -> list[tuple[Block, Block]]:
+    """Each ```yaml block directly followed by a plain ``` block: a YAML example and its
+    DSL twin."""
+    found = blocks(page)
+    return [(a, b) for a, b in zip(found, found[1:], strict=False)
+            if a.lang == "yaml" and b.lang == ""]
+
+
+def test_language_reference_yaml_and_dsl_twins_are_the_same_document():
+    from inceptdsl.dsl import parse_dsl
+    from inceptdsl.yamlsrc import load_yaml
+
+    pairs = yaml_dsl_pairs(DOCS / "language.md")
+    assert len(pairs) >= 4
+    for yaml_block, dsl_block in pairs:
+        where = f"language.md:{yaml_block.line}"
+        assert load_yaml(yaml_block.text, "a.yaml") == parse_dsl(dsl_block.text, "a.incept"), (
+            where)
+
+
 def test_the_runner_checks_exit_codes_and_output(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ok = Block("console", "$ inceptdsl summary nope  # exit 2\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from conftest import run_cli
 
@@ -191,11 +189,36 @@ def test_error_excerpt_has_a_caret_under_the_span(tmp_path):
     assert "      stem: cnv(8, 3)\n            ^^^" in err
 
 
-def test_parse_errors_are_spec_errors_never_tracebacks():
-    for text in ["", "\n\n", ":", "block", "body:\n    ->\n", "{", "body:\n    (\n",
-                 "params:\n    a: [1,\n", "body:\n    a: b: c\n"]:
-        with contextlib.suppress(SpecError):
-            parse_dsl(text, "x.incept")
+@pytest.mark.parametrize("text,where,message", [
+    (":", "1:1", "expected end of line or a name, found ':'"),
+    ("block", "1:6", "expected a name, found end of line"),
+    ("{", "1:1", "expected end of line or a name, found '{'"),
+    ("body:\n    (\n", "2:6", "expected ')', found end of line"),
+    ("params:\n    a: [1,\n", "2:11", "expected ']', found end of line"),
+    ("body:\n    a: b: c\n", "2:9", "expected '->', end of line or '{', found ':'"),
+])
+def test_malformed_text_is_a_located_spec_error(text, where, message):
+    with pytest.raises(SpecError) as caught:
+        parse_dsl(text, "x.incept")
+    assert str(caught.value).startswith(f"x.incept:{where}: error: {message}")
+
+
+@pytest.mark.parametrize("text,document,where,message", [
+    ("", {}, "1:1", "missing required key 'name'"),
+    ("\n\n", {}, "1:1", "missing required key 'name'"),
+    ("body:\n    ->\n", {"body": ["->"]}, "1:1", "missing required key 'name'"),
+    (HEAD + "body:\n    ->\n", None, "4:6", "expected a value, found '>'"),
+])
+def test_text_that_parses_is_rejected_by_check_at_a_location(text, document, where, message,
+                                                             tmp_path):
+    """Texts the grammar accepts but that are no spec: ``check`` reports them located."""
+    if document is not None:
+        assert parse_dsl(text, "x.incept") == document
+    path = tmp_path / "x.incept"
+    path.write_text(text)
+    result = run_cli("check", str(path))
+    assert result.code == 1
+    assert result.err.startswith(f"{path}:{where}: error: {message}"), result.err
 
 
 def test_language_reference_shows_every_op_with_an_example():

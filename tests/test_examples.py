@@ -7,25 +7,10 @@ import re
 import subprocess
 import sys
 
-import pytest
 from conftest import ROOT, run_cli
 
 SCRIPT = ROOT / "examples" / "train_digits.py"
 SPEC = ROOT / "examples" / "mini_inception.yaml"
-
-
-def flax_available() -> bool:
-    """Whether the flax backend generates code yet (it is built in parallel)."""
-    try:
-        import inceptdsl
-
-        inceptdsl.compile(inceptdsl.load(SPEC), backend="flax")
-    except (ImportError, NotImplementedError, AttributeError):
-        return False
-    return True
-
-
-needs_flax = pytest.mark.skipif(not flax_available(), reason="flax backend not available")
 
 
 def run(*args: str, timeout: int = 240) -> str:
@@ -66,13 +51,11 @@ def test_torch_ddp_replicas_stay_identical():
     assert out.count("test accuracy:") == 1  # printed by rank 0 only
 
 
-@needs_flax
 def test_flax_example_trains():
     out = run(str(SCRIPT), "--backend", "flax", "--epochs", "1")
     assert accuracy(out) > 0.3
 
 
-@needs_flax
 def test_flax_sharded_replicas_stay_identical():
     out = run(str(SCRIPT), "--backend", "flax", "--devices", "2", "--steps", "5")
     sums = checksums(out)

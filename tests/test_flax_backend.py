@@ -4,7 +4,6 @@ weight porting, code quality."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,34 +11,32 @@ import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-torch = pytest.importorskip("torch")
-jax = pytest.importorskip("jax")
-nnx = pytest.importorskip("flax.nnx")
-
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from conftest import shipped_names  # noqa: E402
+import torch  # noqa: E402
+from conftest import shipped_names, summary  # noqa: E402
+from flax import nnx  # noqa: E402
 from helpers import (  # noqa: E402
+    assert_matches_golden,
     compiled_with_hash_seeds,
     randomize_bn,
     relative_diff,
     ruff_report,
+    run_without_frameworks,
     top_level_imports,
 )
 
 import inceptdsl  # noqa: E402
 from inceptdsl.codegen import load_source  # noqa: E402
 
-GOLDEN = Path(__file__).parent / "golden"
 TINY = str(Path(__file__).parent / "specs" / "tiny.yaml")
 EVERY_OP = str(Path(__file__).parent / "specs" / "every_op.yaml")
 
 # reduced input sizes that every spec still analyzes at (jit compile time dominates anyway)
 SIZES = {"googlenet": 224, "bn_inception": 224, "googlenet_torchvision": 112}
 SMALL = 139
-
-
-
-
+# the shipped specs with side outputs, at the smallest input their aux heads analyze at
+AUX_SIZES = {"googlenet": 224, "googlenet_torchvision": 112, "inception_v3": 299}
 
 
 def load_spec(name: str, **values):
@@ -105,13 +102,21 @@ def assert_same_bn_statistics(ref, model) -> None:
             assert relative_diff(value.numpy(), flax_array(model, flax_key)) <= 1e-4, key
 
 
+def flax_param_path(key: str, paths: set[str]) -> str:
+    """The nnx path of a torch parameter key (``weight`` is ``kernel`` or ``scale``)."""
+    prefix, _, leaf = key.rpartition(".")
+    names = ["kernel", "scale"] if leaf == "weight" else [leaf]
+    return next(f"{prefix}.{n}" for n in names if f"{prefix}.{n}" in paths)
+
+
 def test_one_training_step_matches_torch_with_aux_heads():
     """googlenet_torchvision, aux heads on, one SGD step in training mode (aux weight 0.3):
-    the same loss and the same BN running statistics."""
+    the same loss, the same BN running statistics and the same weights after the step."""
     spec = inceptdsl.load("googlenet_torchvision", set={
         "input": [3, 112, 112], "aux_logits": True, "dropout": 0.0, "dropout_aux": 0.0,
         "num_classes": 10})
     ref, module, model = ported_pair(spec, "train")
+    before = {k: v.detach().clone() for k, v in ref.named_parameters()}
     x, target = torch.randn(4, *spec.input), torch.tensor([1, 2, 3, 4])
     ref.train()
     opt = torch.optim.SGD(ref.parameters(), lr=0.01)
@@ -135,6 +140,46 @@ def test_one_training_step_matches_torch_with_aux_heads():
     loss = step(model, to_nhwc(x), jax.numpy.asarray(target.numpy()))
     assert abs(float(loss) - ref_loss.item()) / abs(ref_loss.item()) <= 1e-4
     assert_same_bn_statistics(ref, model)
+    paths = {".".join(map(str, p)) for p, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    moved = 0
+    for key, param in ref.named_parameters():
+        theirs = module._flax_layout(param.detach().numpy())
+        ours = flax_array(model, flax_param_path(key, paths))
+        # float32 BN backward at random init is ill-conditioned (see the float64 test):
+        # the weights agree to 1e-4 of their scale, the updates to 1e-2 of theirs
+        assert relative_diff(theirs, ours) <= 1e-4, key
+        update = theirs - module._flax_layout(before[key].numpy())
+        if np.abs(update).max() > 0:
+            moved += 1
+            assert relative_diff(update, ours - module._flax_layout(before[key].numpy())) \
+                <= 1e-2, key
+    assert moved > len(before) // 2  # the step changed the weights
+
+
+@pytest.mark.parametrize("name", sorted(AUX_SIZES))
+def test_aux_heads_in_training_mode_equal_torch(name):
+    """Every shipped spec with side outputs, training mode, dropout 0: each output (main
+    and aux heads), the loss and the BN running statistics after one forward pass."""
+    size = AUX_SIZES[name]
+    values = {k: 0.0 for k in ("dropout", "dropout_aux") if k in inceptdsl.load(name).params}
+    spec = inceptdsl.load(name, set={"input": [3, size, size], **values})
+    ref, module, model = ported_pair(spec, f"aux_{name}")
+    x, target = torch.randn(2, *spec.input), torch.tensor([1, 2])
+    with torch.no_grad():
+        expected = ref.train()(x)
+    model.train()
+    got = nnx.jit(lambda m, v: m(v))(model, to_nhwc(x))
+    assert got._fields == expected._fields and len(got._fields) > 1
+    for field, ours, theirs in zip(got._fields, got, expected, strict=True):
+        assert relative_diff(theirs.numpy(), ours) <= 1e-4, field
+    ref_loss = sys.modules[type(ref).__module__].loss(expected, target).item()
+    flax_loss = float(module.loss(got, jax.numpy.asarray(target.numpy())))
+    assert abs(flax_loss - ref_loss) <= 1e-4 * abs(ref_loss)
+    assert_same_bn_statistics(ref, model)
+
+
+def test_aux_sizes_name_every_shipped_spec_with_side_outputs():
+    assert sorted(AUX_SIZES) == [n for n in shipped_names() if summary(n)["side_outputs"]]
 
 
 def test_every_op_in_eval_and_training_mode():
@@ -199,9 +244,7 @@ def test_gradients_equal_torch_in_float64():
         assert abs(float(value) - loss.item()) <= 1e-10
         paths = {".".join(map(str, p)) for p, _ in nnx.to_flat_state(grads)}
         for key, param in ref.named_parameters():
-            prefix, _, leaf = key.rpartition(".")
-            names = ["kernel", "scale"] if leaf == "weight" else [leaf]
-            path = next(f"{prefix}.{n}" for n in names if f"{prefix}.{n}" in paths)
+            path = flax_param_path(key, paths)
             theirs = module._flax_layout(param.grad.numpy())
             scale = max(np.abs(theirs).max(), 1e-4)  # a bias before BN has no gradient
             assert np.abs(theirs - flax_array(grads, path)).max() <= 1e-8 * scale, key
@@ -269,15 +312,10 @@ def test_generated_code_is_deterministic_across_hash_seeds(tmp_path):
 
 
 def test_compiling_to_flax_imports_neither_jax_nor_flax():
-    code = ("import sys, inceptdsl; inceptdsl.compile('inception_v3', backend='flax'); "
-            "print(sorted(m for m in ('jax', 'flax', 'torch') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.stdout.strip() == "[]", proc.stderr
+    run_without_frameworks(
+        code="import inceptdsl; inceptdsl.compile('inception_v3', backend='flax')")
 
 
 def test_generated_code_matches_the_golden_file():
-    source = inceptdsl.compile(inceptdsl.load(TINY), backend="flax")
-    golden = GOLDEN / "tiny_flax.py"
-    if os.environ.get("INCEPTDSL_UPDATE_GOLDEN"):
-        golden.write_text(source)
-    assert source == golden.read_text(), "run with INCEPTDSL_UPDATE_GOLDEN=1 to accept"
+    assert_matches_golden(inceptdsl.compile(inceptdsl.load(TINY), backend="flax"),
+                          "tiny_flax.py")

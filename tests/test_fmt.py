@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli, shipped_names
+from conftest import ROOT, run_cli, shipped_names, summary
+from helpers import run_without_frameworks
 
+from inceptdsl.codegen import generate
 from inceptdsl.fmt import format_file, format_text, node_plain
+from inceptdsl.loader import load
 
 IDENTITY = sorted((ROOT / "tests" / "fmt_identity").glob("*.incept"))
-
-
-def _summary(ref: str) -> dict:
-    result = run_cli("summary", ref, "--json")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
 
 
 def _spec_structure(ref: str):
@@ -34,9 +30,9 @@ def test_yaml_to_dsl_to_yaml_keeps_summary_and_structure(name, tmp_path):
     assert run_cli("fmt", name, "--to", "dsl", "-o", str(dsl)).code == 0
     back = tmp_path / f"{name}.yaml"
     assert run_cli("fmt", str(dsl), "--to", "yaml", "-o", str(back)).code == 0
-    expected = _summary(name)
-    assert _summary(str(dsl)) == expected
-    assert _summary(str(back)) == expected
+    expected = summary(name)
+    assert summary(str(dsl)) == expected
+    assert summary(str(back)) == expected
     if "\nextends:" not in (ROOT / "specs" / f"{name}.yaml").read_text():
         assert _spec_structure(str(dsl)) == _spec_structure(name)
         assert _spec_structure(str(back)) == _spec_structure(name)
@@ -44,18 +40,9 @@ def test_yaml_to_dsl_to_yaml_keeps_summary_and_structure(name, tmp_path):
 
 @pytest.mark.parametrize("name", shipped_names())
 def test_generated_torch_code_is_identical_from_yaml_and_dsl(name, tmp_path):
-    codegen = pytest.importorskip("inceptdsl.codegen")
-    if not hasattr(codegen, "generate"):
-        pytest.skip("no codegen yet")
-    from inceptdsl.loader import load
-
     dsl = tmp_path / f"{name}.incept"
     dsl.write_text(format_file(name, "dsl"))
-    try:
-        reference = codegen.generate(load(name), "torch")
-    except Exception as exc:  # the code generator is someone else's work in progress
-        pytest.skip(f"codegen not ready for {name}: {exc}")
-    assert codegen.generate(load(str(dsl)), "torch") == reference
+    assert generate(load(str(dsl)), "torch") == generate(load(name), "torch")
 
 
 @pytest.mark.parametrize("name", shipped_names())
@@ -130,17 +117,22 @@ def test_fmt_writes_file_and_reports_unknown_spec(tmp_path):
     assert run_cli("fmt", "no_such_spec", "--to", "dsl").code == 2
 
 
+def test_fmt_of_a_bad_spec_exits_1_with_a_located_error(write_spec, tmp_path):
+    path = write_spec("name: t\ninput: [3, 8, 8]\nbody:\n    stem conv(8, 3)\n", "bad.incept")
+    out = tmp_path / "out.yaml"
+    result = run_cli("fmt", path, "--to", "yaml", "-o", str(out))
+    assert result.code == 1 and not out.exists()
+    assert result.err.startswith(f"{path}:4:9: error: expected ':' after the name 'stem'")
+    assert "Traceback" not in result.err
+
+
 def test_fmt_does_not_import_torch_or_jax():
-    import subprocess
-    import sys
-
-    code = ("import sys; from inceptdsl.cli import main; main(['fmt', 'inception_v3', "
-            "'--to', 'dsl']); assert 'torch' not in sys.modules and 'jax' not in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    run_without_frameworks("fmt", "inception_v3", "--to", "dsl")
 
 
-def test_parsing_and_expanding_the_largest_dsl_spec_takes_under_100_ms():
+def test_parsing_and_expanding_the_largest_dsl_spec_uses_under_half_a_cpu_second():
+    """CPU time, best of 7, with a generous bound (about 0.05 s on the 2-core development
+    machine): immune to a busy machine."""
     from inceptdsl.dsl import parse_dsl
     from inceptdsl.expand import expand
     from inceptdsl.loader import build_spec, shipped
@@ -152,7 +144,7 @@ def test_parsing_and_expanding_the_largest_dsl_spec_takes_under_100_ms():
     expand(build_spec(parse_dsl(text, "big.incept"), "big.incept"))  # warm-up
     best = float("inf")
     for _ in range(7):
-        start = time.perf_counter()
+        start = time.process_time()
         expand(build_spec(parse_dsl(text, "big.incept"), "big.incept"))
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.1, f"{largest}: {best * 1000:.1f} ms"
+        best = min(best, time.process_time() - start)
+    assert best < 0.5, f"{largest}: {best * 1000:.1f} ms of CPU"

@@ -267,3 +267,29 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
         assert target.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+# ---------------------------------------------------------------------- unexpected failures
+
+
+@pytest.mark.parametrize("error,code,first_line", [
+    (RuntimeError("boom"), 1, "inceptdsl: internal error: RuntimeError: boom (please report "
+                              "this with the spec that caused it)"),
+    (KeyError("x"), 1, "inceptdsl: internal error: KeyError: 'x' (please report"),
+    (RecursionError("deep"), 1, "inceptdsl: error: the spec is nested too deeply"),
+    (MemoryError(), 1, "inceptdsl: error: out of memory (the spec is too large)"),
+    (KeyboardInterrupt(), 130, ""),
+    (BrokenPipeError(), 0, ""),
+], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None)
+def test_an_unexpected_failure_is_one_line_and_an_exit_code(monkeypatch, error, code,
+                                                            first_line):
+    from inceptdsl import cli
+
+    def fail(_args):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "check", fail)
+    result = run_cli("check", "googlenet")
+    assert result.code == code, result.err
+    assert "Traceback" not in result.err and len(result.err.splitlines()) <= 1
+    assert result.err.startswith(first_line) and (first_line or not result.err)

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+import torchvision
+from conftest import run_cli, shipped_names
+from helpers import randomize_bn, relative_diff
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
-
-from conftest import shipped_names  # noqa: E402
-from helpers import randomize_bn, relative_diff  # noqa: E402
-
-import inceptdsl  # noqa: E402
+import inceptdsl
+from inceptdsl.codegen import load_source
 
 TRAINING_ERROR = "compiled with --optimize inference"
 
@@ -104,3 +103,30 @@ def test_optimized_model_exports_and_compiles():
     exported = torch.export.export(model, (x,))
     assert torch.allclose(exported.module()(x), expected, atol=1e-5)
     assert torch.allclose(torch.compile(model)(x), expected, atol=1e-5)
+
+
+def test_cli_compile_optimize_inference_writes_the_optimized_model(tmp_path):
+    tiny = str(Path(__file__).parent / "specs" / "tiny.yaml")
+    out = tmp_path / "tiny_fast.py"
+    result = run_cli("compile", tiny, "--backend", "torch", "--optimize", "inference",
+                     "-o", str(out))
+    assert result.code == 0, result.err
+    source = out.read_text()
+    assert source == inceptdsl.compile(inceptdsl.load(tiny), optimize="inference")
+    assert source != inceptdsl.compile(inceptdsl.load(tiny))
+    fast = load_source(source, "tiny_fast_cli").create_model().eval()
+    plain = inceptdsl.build(tiny)
+    randomize_params(plain)
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert relative_diff(plain.eval()(x), fast(x)) <= 1e-4
+
+
+def test_cli_optimize_with_the_flax_backend_is_a_usage_error(tmp_path):
+    out = tmp_path / "x.py"
+    result = run_cli("compile", "googlenet", "--backend", "flax", "--optimize", "inference",
+                     "-o", str(out))
+    assert result.code == 2 and not out.exists()
+    assert result.err.startswith("inceptdsl: error: ") and "Traceback" not in result.err
+    assert "flax" in result.err

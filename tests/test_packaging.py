@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -16,8 +17,13 @@ from conftest import ROOT
 def fresh_env(tmp_path_factory) -> Path:
     """A new virtualenv with only the built wheel and its declared dependencies."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+        ".hypothesis", "out"))
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
-                    str(tmp / "dist"), str(ROOT)], check=True, capture_output=True,
+                    str(tmp / "dist"), str(source)], check=True, capture_output=True,
                    timeout=300)
     wheel = next((tmp / "dist").glob("inceptdsl-*.whl"))
     venv.EnvBuilder(with_pip=True).create(tmp / "env")

@@ -26,7 +26,6 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import torch
