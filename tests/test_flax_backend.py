@@ -109,22 +109,24 @@ def flax_param_path(key: str, paths: set[str]) -> str:
     return next(f"{prefix}.{n}" for n in names if f"{prefix}.{n}" in paths)
 
 
-def test_one_training_step_matches_torch_with_aux_heads():
-    """googlenet_torchvision, aux heads on, one SGD step in training mode (aux weight 0.3):
-    the same loss, the same BN running statistics and the same weights after the step."""
+def test_one_sgd_step_gives_the_same_loss_statistics_and_weights():
+    """googlenet_torchvision, aux heads on, one SGD step in training mode (aux weight 0.3),
+    in float64 (in float32, BN backward at random init is too ill-conditioned to compare
+    updates tightly; the float32 forward, loss and statistics are checked by the aux-head
+    test): the same loss, BN running statistics, and every weight after the step."""
     spec = inceptdsl.load("googlenet_torchvision", set={
         "input": [3, 112, 112], "aux_logits": True, "dropout": 0.0, "dropout_aux": 0.0,
         "num_classes": 10})
     ref, module, model = ported_pair(spec, "train")
-    before = {k: v.detach().clone() for k, v in ref.named_parameters()}
-    x, target = torch.randn(4, *spec.input), torch.tensor([1, 2, 3, 4])
-    ref.train()
+    ref.double().train()
+    before = {k: module._flax_layout(v.detach().numpy().copy())
+              for k, v in ref.named_parameters()}
+    x, target = torch.randn(4, *spec.input, dtype=torch.float64), torch.tensor([1, 2, 3, 4])
     opt = torch.optim.SGD(ref.parameters(), lr=0.01)
     ref_loss = sys.modules[type(ref).__module__].loss(ref(x), target)
     ref_loss.backward()
     opt.step()
 
-    @nnx.jit
     def step(model, x, target):
         def loss_fn(model):
             out = model(x)
@@ -136,24 +138,26 @@ def test_one_training_step_matches_torch_with_aux_heads():
         nnx.update(model, jax.tree.map(lambda p, g: p - 0.01 * g, params, grads))
         return loss
 
-    model.train()
-    loss = step(model, to_nhwc(x), jax.numpy.asarray(target.numpy()))
-    assert abs(float(loss) - ref_loss.item()) / abs(ref_loss.item()) <= 1e-4
-    assert_same_bn_statistics(ref, model)
-    paths = {".".join(map(str, p)) for p, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-    moved = 0
-    for key, param in ref.named_parameters():
-        theirs = module._flax_layout(param.detach().numpy())
-        ours = flax_array(model, flax_param_path(key, paths))
-        # float32 BN backward at random init is ill-conditioned (see the float64 test):
-        # the weights agree to 1e-4 of their scale, the updates to 1e-2 of theirs
-        assert relative_diff(theirs, ours) <= 1e-4, key
-        update = theirs - module._flax_layout(before[key].numpy())
-        if np.abs(update).max() > 0:
-            moved += 1
-            assert relative_diff(update, ours - module._flax_layout(before[key].numpy())) \
-                <= 1e-2, key
-    assert moved > len(before) // 2  # the step changed the weights
+    with jax.enable_x64(True):
+        nnx.update(model, jax.tree.map(
+            lambda v: v.astype("float64") if v.dtype == np.float32 else v, nnx.state(model)))
+        model.train()
+        loss = nnx.jit(step)(model, jax.numpy.asarray(x.permute(0, 2, 3, 1).numpy()),
+                             jax.numpy.asarray(target.numpy()))
+        assert abs(float(loss) - ref_loss.item()) <= 1e-10 * abs(ref_loss.item())
+        assert_same_bn_statistics(ref, model)
+        paths = {".".join(map(str, p)) for p, _ in
+                 nnx.to_flat_state(nnx.state(model, nnx.Param))}
+        moved = 0
+        for key, param in ref.named_parameters():
+            theirs = module._flax_layout(param.detach().numpy())
+            ours = flax_array(model, flax_param_path(key, paths))
+            assert relative_diff(theirs, ours) <= 1e-10, key
+            update, our_update = theirs - before[key], ours - before[key]
+            scale = max(np.abs(update).max(), 1e-12 * np.abs(before[key]).max())
+            assert np.abs(update - our_update).max() <= 1e-6 * scale, key
+            moved += bool(np.abs(update).max() > 0)
+    assert moved > len(before) // 2  # the step changed most weights
 
 
 @pytest.mark.parametrize("name", sorted(AUX_SIZES))
