@@ -97,8 +97,8 @@ def ruff_report(source: str, path) -> str:
     path.write_text(source)
     ruff = Path(sys.executable).parent / "ruff"
     cmd = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
-    proc = subprocess.run([*cmd, "check", "--isolated", str(path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run([*cmd, "check", "--isolated", "--no-cache", str(path)],
+                          capture_output=True, text=True)
     return "" if proc.returncode == 0 else proc.stdout + proc.stderr
 
 

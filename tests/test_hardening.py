@@ -8,7 +8,7 @@ file says what the checker must answer::
 
 The first stderr line must then be exactly ``PATH:5:12: error: ...`` containing the
 fragment, with exit code 1 and no traceback. All of them (and a few large inputs made on
-the fly) are also run in one subprocess that measures each one's wall time and the peak
+the fly) are also run in one subprocess that measures each one's CPU time and the peak
 memory of the whole batch.
 """
 
@@ -29,8 +29,8 @@ from conftest import run_cli
 BAD = Path(__file__).resolve().parent / "bad"
 CORPUS = sorted(p for p in BAD.iterdir() if p.suffix in (".yaml", ".incept"))
 EXPECT = re.compile(rb"# expect: (\d+):(\d+): ([^\n]*)\n(?:# hint: ([^\n]*)\n)?")
-MAX_SECONDS = 2.0  # CPU seconds per input: immune to a loaded CI machine
-MAX_WALL = 10.0  # wall seconds per input: catches a hang even on a loaded machine
+MAX_SECONDS = 2.0  # CPU seconds per input: immune to a loaded CI machine (a hang that
+# does not spin is caught by the batch's subprocess timeout; wall time is only reported)
 MAX_RSS_MB = 500
 
 
@@ -124,7 +124,7 @@ def test_every_bad_input_finishes_in_under_2_s_and_500_mb(tmp_path):
         large.append(tmp_path / name)
     result = _run_batch([*CORPUS, *large])
     slow = [(Path(r["path"]).name, round(r["seconds"], 2), round(r["wall"], 2))
-            for r in result["files"] if r["seconds"] > MAX_SECONDS or r["wall"] > MAX_WALL]
+            for r in result["files"] if r["seconds"] > MAX_SECONDS]
     assert not slow, f"slower than {MAX_SECONDS} s (cpu, wall): {slow}"
     assert result["peak_mb"] < MAX_RSS_MB, f"peak memory {result['peak_mb']} MB"
     for row in result["files"][len(CORPUS):]:
