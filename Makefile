@@ -31,7 +31,7 @@ demo: install
 	@echo "wrote $(OUT)/inception_v3.py and $(OUT)/inception_v3.svg"
 
 test: install browser
-	$(PY) -m pytest -n 2 -q -p no:cacheprovider
+	PYTHONDONTWRITEBYTECODE=1 $(PY) -m pytest -n 2 -q -p no:cacheprovider
 
 lint: install
 	$(VENV)/bin/ruff check inceptdsl backends tests benchmarks examples
