@@ -104,6 +104,8 @@ def assert_same_bn_statistics(ref, model) -> None:
 
 def flax_param_path(key: str, paths: set[str]) -> str:
     """The nnx path of a torch parameter key (``weight`` is ``kernel`` or ``scale``)."""
+    if key in paths:  # a bare parameter (a layer scale)
+        return key
     prefix, _, leaf = key.rpartition(".")
     names = ["kernel", "scale"] if leaf == "weight" else [leaf]
     return next(f"{prefix}.{n}" for n in names if f"{prefix}.{n}" in paths)

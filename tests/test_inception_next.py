@@ -12,12 +12,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+import timm
+import torch
 from helpers import randomize_bn, relative_diff
 
 import inceptdsl
-
-torch = pytest.importorskip("torch")
-timm = pytest.importorskip("timm")
 
 
 def _timm_model(name: str):

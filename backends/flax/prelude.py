@@ -185,10 +185,23 @@ def max_pool2d(x: jax.Array, kernel_size, stride=None, padding=0, dilation=1,
 
     >>> max_pool2d(jnp.ones((1, 112, 112, 2)), 3, stride=2, ceil_mode=True).shape
     (1, 56, 56, 2)
+    >>> max_pool2d(jnp.arange(25.0).reshape(1, 5, 5, 1), 2, 1, dilation=2)[0, :, :, 0].tolist()
+    [[12.0, 13.0, 14.0], [17.0, 18.0, 19.0], [22.0, 23.0, 24.0]]
     """
-    window, strides, dil, pads, _ = _pool_window(x.shape, kernel_size, stride, padding,
-                                                 dilation, ceil_mode)
-    return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads, window_dilation=dil)
+    window, strides, dil, pads, outs = _pool_window(x.shape, kernel_size, stride, padding,
+                                                    dilation, ceil_mode)
+    if dil == (1, 1, 1, 1):
+        return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads)
+    # reduce_window has no gradient with a window dilation: the max of the shifted views
+    x = jnp.pad(x, pads, constant_values=-jnp.inf)
+    (kh, kw), (sh, sw), (dh, dw) = window[1:3], strides[1:3], dil[1:3]
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            view = x[:, i * dh:i * dh + sh * (outs[0] - 1) + 1:sh,
+                     j * dw:j * dw + sw * (outs[1] - 1) + 1:sw, :]
+            out = view if out is None else jnp.maximum(out, view)
+    return out
 
 
 def _window_counts(length: int, k: int, s: int, pad: tuple[int, int], out: int,
