@@ -317,12 +317,36 @@ def _functional(op: str):
     import torch
     import torch.nn.functional as F
 
-    from inceptdsl.ops import conv_padding
+    from inceptdsl.ops import _pool_geometry, conv_out, conv_padding, pool_padding
 
     def conv(ins, a, w, b, s):
         p = conv_padding(a, tuple(ins[0].shape[2:]))
         return F.conv2d(F.pad(ins[0], (p[2], p[3], p[0], p[1])), w, b, a["stride"], 0,
                         a["dilation"], a["groups"])
+
+    def padded(x, a, value: float):
+        """``x`` padded explicitly (pool_padding: numbers, 4 sides, or 'same'), the output
+        size by PyTorch's rule (ceil windows must start inside the input or left pad)."""
+        p = pool_padding(a, tuple(x.shape[2:]))
+        kernel, stride, _, dilation = _pool_geometry(a)
+        size = [conv_out(n, k, st, d, p[2 * i], p[2 * i + 1], a["ceil"]) for i, (n, k, st, d)
+                in enumerate(zip(x.shape[2:], kernel, stride, dilation, strict=True))]
+        return F.pad(x, (p[2], p[3], p[0], p[1]), value=value), kernel, stride, dilation, size
+
+    def maxpool(ins, a, w, b, s):
+        x, kernel, stride, dilation, (h, w_) = padded(ins[0], a, float("-inf"))
+        return F.max_pool2d(x, kernel, stride, 0, dilation, ceil_mode=True)[:, :, :h, :w_]
+
+    def avgpool(ins, a, w, b, s):
+        """Window sums over the padded input divided by the number of elements counted:
+        the input, and the explicit padding when ``count_include_pad`` (never the ceil
+        overflow)."""
+        x, kernel, stride, _, (h, w_) = padded(ins[0], a, 0.0)
+        inside = torch.ones_like(ins[0][:1, :1])
+        mask, *_ = padded(inside, a, 1.0 if a["count_include_pad"] else 0.0)
+        total = F.avg_pool2d(x, kernel, stride, 0, ceil_mode=True, divisor_override=1)
+        count = F.avg_pool2d(mask, kernel, stride, 0, ceil_mode=True, divisor_override=1)
+        return (total / count)[:, :, :h, :w_]
 
     def batchnorm(ins, a, w, b, s):
         tracked = a["track_running_stats"]
@@ -355,12 +379,8 @@ def _functional(op: str):
         "elu": lambda ins, a, w, b, s: torch.where(ins[0] > 0, ins[0], torch.expm1(ins[0])),
         "hardswish": lambda ins, a, w, b, s: ins[0] * (ins[0] + 3).clamp(0, 6) / 6,
         "leaky_relu": lambda ins, a, w, b, s: torch.maximum(ins[0], a["slope"] * ins[0]),
-        "maxpool": lambda ins, a, w, b, s: F.max_pool2d(
-            ins[0], a["kernel"], a["stride"] or a["kernel"], a["pad"], a["dilation"],
-            ceil_mode=a["ceil"]),
-        "avgpool": lambda ins, a, w, b, s: F.avg_pool2d(
-            ins[0], a["kernel"], a["stride"] or a["kernel"], a["pad"], ceil_mode=a["ceil"],
-            count_include_pad=a["count_include_pad"]),
+        "maxpool": maxpool,
+        "avgpool": avgpool,
         "adaptive_avgpool": lambda ins, a, w, b, s: F.adaptive_avg_pool2d(ins[0], a["size"]),
         "adaptive_maxpool": lambda ins, a, w, b, s: F.adaptive_max_pool2d(ins[0], a["size"]),
         "global_avgpool": lambda ins, a, w, b, s: ins[0].mean((2, 3), keepdim=True),

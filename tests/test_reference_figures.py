@@ -143,7 +143,9 @@ def spec_keys(ref: Ref) -> set[str]:
                 keys.add(f"{node_id}.bias")
         elif op == "batchnorm":
             if attrs["affine"]:
-                keys |= {f"{node_id}.weight", f"{node_id}.bias"}
+                keys.add(f"{node_id}.bias")
+                if attrs["scale"]:  # a shift-only BN has no weight
+                    keys.add(f"{node_id}.weight")
             if attrs["track_running_stats"]:
                 keys |= {f"{node_id}.{b}" for b in
                          ("running_mean", "running_var", "num_batches_tracked")}

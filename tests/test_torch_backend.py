@@ -223,14 +223,17 @@ def test_every_op_spec_uses_every_op_of_the_language():
     assert interpreted_ops() == {op.name for op in OP_LIST}
 
 
-def test_every_op_equals_the_ir_interpreter():
+@pytest.mark.parametrize("path", [EVERY_OP, *(str(Path(__file__).parent / "specs" / name)
+                                             for name in ("gates.yaml", "tf_pools.yaml"))],
+                         ids=lambda p: Path(p).stem)
+def test_generated_model_equals_the_ir_interpreter(path):
     """Each lowering of the torch backend, run against torch functionals applied node by
-    node to the expanded IR (random weights and BN statistics)."""
-    spec = inceptdsl.load(EVERY_OP)
+    node to the expanded IR (random weights and BN statistics): every op (every_op.yaml),
+    gates and splits, TensorFlow-style pools."""
+    spec = inceptdsl.load(path)
     torch.manual_seed(0)
     model = inceptdsl.build(spec).eval()
-    state = randomized_state(model, seed=3)
-    model.load_state_dict(state)
+    model.load_state_dict(randomized_state(model, seed=3))
     x = torch.randn(3, *spec.input, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         expected = interpret(expand(spec), model.state_dict(), x)
