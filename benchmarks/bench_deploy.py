@@ -358,8 +358,9 @@ def report(args, results: dict, diffs: dict, acc: dict, gemm: float, versions: s
              f"Machine: {machine()}; {versions}.", "",
              f"CPU flags (SIMD): {simd_flags()}.", "",
              f"{args.threads} threads per runtime; each candidate in its own process, "
-             f"{args.rounds} rounds in rotating order, {args.iters} timed iterations per "
-             "process at batch 1 (fewer at batch 8), medians of the per-process medians. "
+             f"{args.rounds} rounds in rotating order, max(4, 2 x {args.iters} / batch) timed "
+             f"iterations after {args.warmup} warm-up per process, medians of the per-process "
+             "medians. "
              f"fp32 peak: measured fp32 GEMM (torch.mm 2048^2) {gemm:.0f} GFLOP/s.", ""]
     for (model, batch), times in results.items():
         macs = inceptdsl.analyze(inceptdsl.load(MODELS[model][0], set={"aux_logits": False})).macs
