@@ -52,17 +52,18 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_page(spec: Spec, path: Path, depth: int | None = None) -> Path:
-    """Write the page of ``spec`` to ``path`` atomically (never over the spec itself)."""
-    from ..fileio import write_atomic
+def write_page(spec: Spec, path: str | Path, depth: int | None = None) -> Path:
+    """Write the page of ``spec`` to ``path`` through the shared output writer (atomic for
+    a file, in place for a device or FIFO, never over the spec itself)."""
+    from ..fileio import write_output
 
-    write_atomic(path, page_html(spec, depth or 1), protect=[spec.path] if spec.path else [])
-    return path
+    write_output(path, page_html(spec, depth or 1), protect=[spec.path] if spec.path else [])
+    return Path(path)
 
 
-def render_any(spec: Spec, path: Path, depth: int | None = None) -> Path:
+def render_any(spec: Spec, path: str | Path, depth: int | None = None) -> Path:
     """``render``: an ``.html`` path gets the page, any other suffix a graphviz diagram."""
-    if path.suffix.lower() == ".html":
+    if Path(path).suffix.lower() == ".html":
         return write_page(spec, path, depth)
     from ..diagram import render_file
 
