@@ -8,8 +8,6 @@ Runtime and OpenVINO. The specs run at 128x128
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +19,9 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from conftest import run_cli, shipped_names  # noqa: E402
-from helpers import relative_diff  # noqa: E402
+from helpers import relative_diff, run_without_frameworks  # noqa: E402
 from inceptdsl.backends.onnx import export, lower, render  # noqa: E402
 from inceptdsl.backends.onnx.lowering import LOWERINGS  # noqa: E402
-from test_core import BLOCK_FRAMEWORKS  # noqa: E402
 from test_optimize import randomize_params, reduced  # noqa: E402
 
 import inceptdsl  # noqa: E402
@@ -184,10 +181,8 @@ def test_seeded_export_is_deterministic():
 
 def test_compile_onnx_runs_without_torch_or_jax(tmp_path):
     out = tmp_path / "g.onnx"
-    proc = subprocess.run([sys.executable, "-c", BLOCK_FRAMEWORKS, "compile", "googlenet",
-                           "--backend", "onnx", "--optimize", "inference", "-o", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    run_without_frameworks("compile", "googlenet", "--backend", "onnx", "--optimize",
+                           "inference", "-o", str(out))
     onnx.checker.check_model(str(out), full_check=True)
 
 
