@@ -1,7 +1,10 @@
-"""Text helpers shared by the code generators: literals, calls, line wrapping, grouping.
+"""The code generator every Python backend shares, and its text helpers.
 
-Each backend renders a :class:`~inceptdsl.plan.NetworkPlan` its own way; what is the same
-for every Python target lives here, once.
+:class:`BaseGenerator` renders the structure of a :class:`~inceptdsl.plan.NetworkPlan`
+(classes, constructors, declarations, sequences, forward statements, outputs, the loss);
+a backend subclass sets a few class constants, overrides the small hooks where its target
+differs, and supplies one lowering per op: ``module_<op>`` (the module built in
+``__init__``) and ``call_<op>`` (the functional form in ``forward``).
 
 >>> code((3, 3)), assign("        self.fc", "nn.Linear(2048, num_classes)")
 ('3', ['        self.fc = nn.Linear(2048, num_classes)'])
@@ -9,11 +12,32 @@ for every Python target lives here, once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from inceptdsl.expr import is_symbolic, to_code
+from inceptdsl.naming import docstring_text
 from inceptdsl.ops import pool_padding
-from inceptdsl.plan import Conditional, Functional, Loop, OpCtor, Repeated, SeqCtor
+from inceptdsl.plan import (
+    Alias,
+    BlockCtor,
+    Call,
+    Cat,
+    ClassPlan,
+    Comment,
+    Conditional,
+    Functional,
+    Guarded,
+    Loop,
+    NetworkPlan,
+    OpCtor,
+    Prod,
+    Repeated,
+    SeqCtor,
+    SideCall,
+    Split,
+    Sum,
+)
 
 INDENT = "    "
 MAX_LINE = 96
@@ -97,6 +121,24 @@ def pool_pads(item: Any) -> tuple[int, int, int, int] | str | None:
     return None if pads[0] == pads[1] and pads[2] == pads[3] else pads
 
 
+def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
+    """``call("nn.Linear", ["8", "2"], [("bias", "False")])`` -> ``nn.Linear(8, 2, bias=False)``."""
+    return f"{func}({', '.join(args + [f'{k}={v}' for k, v in kwargs])})"
+
+
+def non_default(attrs: dict, defaults: dict[str, Any], names: dict[str, str] | None = None,
+                render: Any = None) -> list[tuple[str, str]]:
+    """Keyword arguments for the attributes that are symbolic or differ from their default,
+    named as the target calls them (``names``), rendered with ``render`` (``code``).
+
+    >>> non_default({"stride": (2, 2), "groups": 1}, {"stride": (1, 1), "groups": 1})
+    [('stride', '2')]
+    """
+    names, render = names or {}, render or code
+    return [(names.get(k, k), render(attrs[k])) for k, d in defaults.items()
+            if is_symbolic(attrs[k]) or attrs[k] != d]
+
+
 def code(value: Any) -> str:
     """Render an attribute value: pairs of equal numbers collapse, lists become tuples.
 
@@ -111,18 +153,197 @@ def code(value: Any) -> str:
 
 
 class BaseGenerator:
-    """What every Python backend renders the same way; backends override the rest.
+    """Renders a plan's structure; a backend sets the constants and overrides the hooks.
 
-    A subclass provides ``ctor`` (a constructor expression), ``ACTIVATIONS`` (op name ->
-    (module template, call template with ``{x}``)) and ``HELPERS`` (helper name -> source),
-    plus ``module_<op>``/``call_<op>`` lowerings for the ops that differ.
+    Constants: ``MODULE`` (base class of generated classes), ``ARRAY`` (tensor type),
+    ``FORWARD`` (method name), ``TRAINING`` (when side outputs run), ``INIT_ARGS`` (extra
+    ``__init__`` parameters), ``BLOCK_ARGS`` (extra block constructor arguments),
+    ``CROSS_ENTROPY``, ``CONCAT``, ``SPLIT`` (call templates), ``SIZE`` (how an output
+    size is written), ``ACTIVATIONS`` (op -> (module template, call
+    template): the lowerings of one line, ``{x}`` the input and ``{attr}`` an attribute).
+    Hooks: ``render``, ``header_lines``, ``absent``, ``seq_syntax``, ``concat``,
+    ``comment``, ``side_init``, ``return_type``, ``forward_return``, ``init_tail``.
     """
 
+    MODULE = "nn.Module"
+    ARRAY = "Tensor"
+    FORWARD = "forward"
+    TRAINING = "self.training"
+    INIT_ARGS: tuple[str, ...] = ()
+    BLOCK_ARGS = ""
+    SUPER_INIT = True
+    CROSS_ENTROPY = "cross_entropy({}, target, label_smoothing)"
+    CONCAT = "torch.cat([{args}], 1)"
+    SPLIT = "torch.split({arg}, {sizes}, dim=1)"
+    SIZE = staticmethod(code)
     ACTIVATIONS: dict[str, tuple[str, str]] = {}
-    helpers: set[str]
+
+    def __init__(self, plan: NetworkPlan):
+        self.plan = plan
+        self.spec = plan.spec
+        self.helpers: set[str] = set(plan.helpers)
+
+    # -------------------------------------------------------------- file
+
+    def header(self) -> str:
+        """The module docstring: description, paper, reference, then the backend's lines."""
+        spec = self.spec
+        lines = [f'"""{docstring_text(spec.description or spec.name)}', ""]
+        if spec.paper:
+            lines.append(f"Paper: {docstring_text(spec.paper)}.")
+        if spec.reference:
+            lines.append(f"Reference: {docstring_text(spec.reference)}.")
+        return "\n".join([*lines, *self.header_lines(), '"""'])
+
+    def header_lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def outputs_decl(self) -> str:
+        """The named tuple of main and side outputs, and the side outputs' loss weights."""
+        net = self.plan.network
+        if not net.sides:
+            return ""
+        fields = ["logits", *(s[0] for s in net.sides)]
+        name = f"{net.name}Outputs"
+        ann = ", ".join([f'"{f}": {self.ARRAY}' if i == 0 else f'"{f}": {self.ARRAY} | None'
+                         for i, f in enumerate(fields)])
+        weights = ", ".join(f'"{s[0]}": {s[1]!r}' for s in net.sides)
+        return (f'{name} = namedtuple("{name}", {fields!r})\n'.replace("'", '"')
+                + f"{name}.__annotations__ = {{{ann}}}\n\n"
+                + "# loss weight of each side output (aux head), from the spec\n"
+                + f"LOSS_WEIGHTS = {{{weights}}}")
+
+    def loss(self, main_only: str) -> str:
+        """``loss(outputs, target)``: cross-entropy of the main and weighted side outputs."""
+        ce = self.CROSS_ENTROPY
+        out = [f"def loss(outputs, target: {self.ARRAY}, label_smoothing: float = 0.0) -> "
+               f"{self.ARRAY}:",
+               f'{INDENT}"""Cross-entropy of the main output plus the weighted side outputs."""']
+        if not self.plan.network.sides:
+            return "\n".join([*out, f"{INDENT}return {ce.format('outputs')}"])
+        out += [
+            f"{INDENT}if {main_only}:",
+            f"{INDENT * 2}return {ce.format('outputs')}",
+            f"{INDENT}total = {ce.format('outputs.logits')}",
+            f"{INDENT}for name, weight in LOSS_WEIGHTS.items():",
+            f"{INDENT * 2}side = getattr(outputs, name)",
+            f"{INDENT * 2}if side is not None:",
+            f"{INDENT * 3}total = total + weight * {ce.format('side')}",
+            f"{INDENT}return total",
+        ]
+        return "\n".join(out)
+
+    # -------------------------------------------------------------- classes
+
+    def render_class(self, plan: ClassPlan) -> str:
+        doc = docstring_text(plan.doc or (f"The {plan.name} block." if not plan.is_network
+                                          else plan.name))
+        doc_lines = doc.splitlines()
+        if len(doc_lines) > 1:
+            doc = "\n".join([doc_lines[0], *(f"{INDENT}{line}" if line else ""
+                                             for line in doc_lines[1:]), INDENT])
+        lines = [f"class {plan.name}({self.base_class(plan)}):", f'{INDENT}"""{doc}"""', ""]
+        return "\n".join([*lines, *self.render_init(plan), "", *self.render_forward(plan)])
+
+    def base_class(self, plan: ClassPlan) -> str:
+        """The base class of a generated class."""
+        return self.MODULE
+
+    def render_init(self, plan: ClassPlan) -> list[str]:
+        params = []
+        for p in plan.params:
+            ann = p.type if p.default != "None" else f"{p.type} | None"
+            params.append(f"{p.name}: {ann}" + (f" = {p.default}" if p.default is not None else ""))
+        params += self.INIT_ARGS
+        lines = [wrap_def(f"{INDENT}def __init__(self{''.join(', ' + p for p in params)}) "
+                          "-> None:")]
+        pad = INDENT * 2
+        if self.SUPER_INIT:
+            lines.append(f"{pad}super().__init__()")
+        for name, default in plan.defaults_code:
+            lines += [f"{pad}if {name} is None:", f"{INDENT * 3}{name} = {default}"]
+        for group in by_condition(plan.decls):
+            if group[0].cond is None or len(group) == 1:
+                lines += self.render_decl(group[0])
+                continue
+            lines += [f"{pad}self.{d.attr} = {self.absent(d.ctor)}" for d in group]
+            lines.append(f"{pad}if {to_code(group[0].cond)}:")
+            for d in group:
+                lines += [INDENT + line for line in self.render_decl(replace(d, cond=None))]
+        return lines + self.init_tail(plan, len(lines))
+
+    def init_tail(self, plan: ClassPlan, length: int) -> list[str]:
+        """Lines after the declarations of ``__init__`` (``length`` lines so far)."""
+        return []
+
+    def absent(self, ctor: Any) -> str:
+        """The value of an optional attribute that is not built."""
+        return "None"
+
+    def render_decl(self, decl: Any) -> list[str]:
+        pad = INDENT * 2
+        if not isinstance(decl.ctor, (OpCtor, BlockCtor, SeqCtor)):
+            return [f"{pad}self.{decl.attr} = {code(decl.ctor)}"]
+        if isinstance(decl.ctor, SeqCtor) and needs_building(decl.ctor):
+            lines = self.built_sequential(decl.attr, decl.ctor)
+            if decl.cond is None:
+                return [pad + line for line in lines]
+            return [f"{pad}self.{decl.attr} = {self.absent(decl.ctor)}",
+                    f"{pad}if {to_code(decl.cond)}:", *(pad + INDENT + line for line in lines)]
+        value = self.ctor(decl.ctor, 2 if decl.cond is None else 3)
+        if decl.cond is None:
+            return assign(f"{pad}self.{decl.attr}", value)
+        return [f"{pad}self.{decl.attr} = {self.absent(decl.ctor)}",
+                f"{pad}if {to_code(decl.cond)}:",
+                *assign(f"{pad}{INDENT}self.{decl.attr}", value)]
 
     def ctor(self, ctor: Any, depth: int) -> str:
-        raise NotImplementedError
+        """A constructor expression: an op's module, a block class, a sequence."""
+        if isinstance(ctor, OpCtor):
+            return getattr(self, f"module_{ctor.op.name}")(ctor)
+        if isinstance(ctor, BlockCtor):
+            args = [code(ctor.in_channels)]
+            args += [f"{k}={code(v)}" if kw else code(v) for k, v, kw in ctor.args]
+            return f"{ctor.cls}({', '.join(args)}{self.BLOCK_ARGS})"
+        if isinstance(ctor, SeqCtor):
+            return self.sequential(ctor, depth)
+        raise TypeError(ctor)
+
+    # -------------------------------------------------------------- sequences
+
+    def seq_syntax(self, kind: str) -> tuple[str, str, str]:
+        """(opening, item template, closing) of a sequence: ``kind`` is plain, named or
+        built (from a list called ``layers``)."""
+        return {"plain": ("nn.Sequential(", "{value},", ")"),
+                "named": ("nn.Sequential(OrderedDict([", '("{key}", {value}),', "]))"),
+                "built": ("nn.Sequential(*", "", ")")}[kind]
+
+    def sequential(self, seq: SeqCtor, depth: int) -> str:
+        pad = INDENT * (depth + 1)
+        if all(name is None for name, _ in seq.items):
+            head, item, tail = self.seq_syntax("plain")
+            items = [self._seq_item(c, depth + 1) for _, c in seq.items]
+            return head + "\n" + "".join(f"{pad}{item.format(value=i)}\n" for i in items) + \
+                f"{INDENT * depth}{tail}"
+        head, item, tail = self.seq_syntax("named")
+        entries, index = [], 0
+        for name, c in seq.items:
+            for one in unrolled(c):
+                key = name if name is not None else str(index)
+                entries.append(pad + item.format(key=key, value=self.ctor(one, depth + 1)))
+                index += 1
+        return head + "\n" + "".join(e + "\n" for e in entries) + f"{INDENT * depth}{tail}"
+
+    def _seq_item(self, c: Any, depth: int) -> str:
+        if isinstance(c, Repeated):
+            return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
+        return self.ctor(c, depth)
+
+    def built_sequential(self, attr: str, seq: SeqCtor) -> list[str]:
+        """A sequence whose items depend on block parameters, built as a list."""
+        head, _, tail = self.seq_syntax("built")
+        return ["layers = []", *self._build_entries(seq.items),
+                f"self.{attr} = {head}layers{tail}"]
 
     def _build_entries(self, entries: list) -> list[str]:
         lines = []
@@ -149,10 +370,92 @@ class BaseGenerator:
         return [f"layers.append({head}(", *(f"{INDENT}{a}," for a in split_args(rest[:-1])),
                 "))"]
 
-    def _seq_item(self, c: Any, depth: int) -> str:
-        if isinstance(c, Repeated):
-            return f"*[{self.ctor(c.ctor, depth)} for _ in range({code(c.count)})]"
-        return self.ctor(c, depth)
+    # -------------------------------------------------------------- forward
+
+    def render_forward(self, plan: ClassPlan) -> list[str]:
+        sides = plan.is_network and plan.sides
+        pad = INDENT * 2
+        lines = [f"{INDENT}def {self.FORWARD}(self, x: {self.ARRAY}) -> "
+                 f"{self.return_type(plan) if sides else self.ARRAY}:"]
+        lines += [pad + self.side_init(var) for var, _, _ in plan.sides]
+        for stmt in plan.stmts:
+            if isinstance(stmt, Comment):
+                if plan.is_network and not (lines[-1].strip().startswith("#")):
+                    lines.append(f"{pad}# {self.comment(stmt.text)}")
+                continue
+            lines += [pad + line for line in self.statement(stmt)]
+        return lines + self.forward_return(plan)
+
+    def side_init(self, var: str) -> str:
+        """A side output's variable before the body runs (set in training only)."""
+        return f"{var}: {self.ARRAY} | None = None"
+
+    def return_type(self, plan: ClassPlan) -> str:
+        return f"{plan.name}Outputs"
+
+    def comment(self, text: str) -> str:
+        """A shape comment (``N x 64 x 112 x 112``) in the backend's layout."""
+        return text
+
+    def forward_return(self, plan: ClassPlan) -> list[str]:
+        return [f"{INDENT * 2}return {plan.output}"]
+
+    def statement(self, stmt: Any) -> list[str]:
+        if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and not stmt.ctor.op.module:
+            return self.tensor_call(stmt)
+        if isinstance(stmt, Call):
+            if not stmt.optional:
+                return [f"{stmt.out} = self.{stmt.attr}({stmt.arg})"]
+            lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+            return lines + [f"if self.{stmt.attr} is not None:",
+                            f"{INDENT}{stmt.out} = self.{stmt.attr}({stmt.out})"]
+        if isinstance(stmt, Functional):
+            return [f"{stmt.out} = {getattr(self, f'call_{stmt.op.name}')(stmt, stmt.arg)}"]
+        if isinstance(stmt, Cat):
+            return assign(stmt.out, self.concat(stmt.args))
+        if isinstance(stmt, Sum):
+            first = stmt.args[0] if stmt.scale_attr is None else \
+                f"{stmt.args[0]} * self.{stmt.scale_attr}"
+            return [f"{stmt.out} = {' + '.join([first, *stmt.args[1:]])}"]
+        if isinstance(stmt, Prod):
+            return [f"{stmt.out} = {' * '.join(stmt.args)}"]
+        if isinstance(stmt, Split):
+            sizes = f"self.{stmt.attr}" if stmt.attr else code(list(stmt.sizes))
+            return assign(", ".join(stmt.outs), self.split(stmt.arg, sizes))
+        if isinstance(stmt, Alias):
+            return [f"{stmt.out} = {stmt.arg}"]
+        if isinstance(stmt, Comment):  # shape comments stand between top-level statements
+            return []
+        if isinstance(stmt, Guarded):
+            lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+            lines.append(f"if self.{stmt.guard}:" if stmt.flag else
+                         f"if self.{stmt.guard} is not None:")
+            for inner in stmt.body:
+                lines += [INDENT + line for line in self.statement(inner)]
+            return lines
+        if isinstance(stmt, SideCall):
+            guard = f"self.{stmt.attr} is not None and {self.TRAINING}" if stmt.optional \
+                else self.TRAINING
+            return [f"if {guard}:", f"{INDENT}{stmt.out} = self.{stmt.attr}({stmt.arg})"]
+        raise TypeError(stmt)
+
+    def tensor_call(self, stmt: Call) -> list[str]:
+        """A learned tensor of the module (``op.module`` false) applied to the input."""
+        apply = getattr(self, f"apply_{stmt.ctor.op.name}")
+        if not stmt.optional:
+            return [f"{stmt.out} = {apply(stmt.ctor, f'self.{stmt.attr}', stmt.arg)}"]
+        lines = [f"{stmt.out} = {stmt.arg}"] if stmt.out != stmt.arg else []
+        return lines + [f"if self.{stmt.attr} is not None:",
+                        f"{INDENT}{stmt.out} = {apply(stmt.ctor, f'self.{stmt.attr}', stmt.out)}"]
+
+    def concat(self, args: list[str]) -> str:
+        return self.CONCAT.format(args=", ".join(args))
+
+    def split(self, arg: str, sizes: str) -> str:
+        """``arg`` split into runs of channels of ``sizes`` (a list)."""
+        return self.SPLIT.format(arg=arg, sizes=sizes)
+
+    # -------------------------------------------------------------- shared lowerings
 
     def _pool_kwargs(self, item: Any) -> list[tuple[str, str]]:
         a = item.attrs
@@ -173,6 +476,9 @@ class BaseGenerator:
             out.append(("count_include_pad", code(a["count_include_pad"])))
         return out
 
+    def _lrn_kwargs(self, a: dict) -> list[tuple[str, str]]:
+        return [("alpha", code(a["alpha"])), ("beta", code(a["beta"])), ("k", code(a["k"]))]
+
     def module_l2norm(self, c: OpCtor) -> str:
         self.helpers.add("L2Norm")
         eps = c.attrs["eps"]
@@ -188,12 +494,18 @@ class BaseGenerator:
     def call_scale(self, s: Functional, x: str) -> str:
         return f"{x} * {code(s.attrs['factor'])}"
 
+    def fields(self, attrs: dict) -> dict[str, str]:
+        """An op's attributes as code, for the templates of one-line lowerings (an output
+        size as the backend's pair: ``SIZE``)."""
+        return {k: type(self).SIZE(v) if k == "size" else code(v) for k, v in attrs.items()}
+
     def __getattr__(self, name: str) -> Any:
         for prefix, index in (("module_", 0), ("call_", 1)):
             op = name.removeprefix(prefix)
             if name.startswith(prefix) and op in self.ACTIVATIONS:
                 template = self.ACTIVATIONS[op][index]
                 if index == 0:
-                    return lambda c: template
-                return lambda s, x: template.format(x=x)
+                    return lambda c: template.format(**self.fields(c.attrs))
+                return lambda s, x: template.format(x=x, **self.fields(s.attrs))
         raise AttributeError(name)
+

@@ -71,7 +71,7 @@ def analyze(spec: Any, depth: int = 1):
     ...     print(exc)
     expected a spec: a path, a shipped name or what inceptdsl.load() returns, found None
     """
-    from .analysis import analyze as _analyze
+    from .pipeline import analyze as _analyze
 
     return _analyze(_spec(spec), depth=_depth(depth))
 
@@ -80,9 +80,9 @@ def compile(spec: Any, backend: str = "torch", optimize: str | None = None,  # n
             weights: str | None = None) -> str | bytes:
     """Generated source code for ``torch`` or ``flax``; the serialized model for ``onnx``
     (initializers from ``weights``, a ``.safetensors``/``.npz`` state_dict, if given)."""
-    from .codegen import generate
+    from .pipeline import compile_source
 
-    return generate(_spec(spec), backend, optimize=optimize, weights=weights)
+    return compile_source(_spec(spec), backend, optimize=optimize, weights=weights)
 
 
 def build(spec: Any, backend: str = "torch", optimize: str | None = None, **overrides: Any):

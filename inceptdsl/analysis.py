@@ -1,7 +1,9 @@
 """Analysis: a spec in, its shapes and exact costs out, as a table or as JSON.
 
->>> from inceptdsl.loader import load
->>> report = analyze(load("inception_v3", overrides={"aux_logits": False}))
+The stages that produce it run in :func:`inceptdsl.pipeline.analyze`.
+
+>>> from inceptdsl.pipeline import analyze, load
+>>> report = analyze(load("inception_v3", {"aux_logits": False}))
 >>> report.params, report.buffers, report.macs
 (23834568, 34526, 5713216096)
 >>> report.blocks[7]["path"], report.blocks[7]["kind"], report.blocks[7]["output"]
@@ -13,12 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expand import Network, expand
+from .expand import Network
 from .ir import Scope
 from .ops import fmt_shape
-from .passes.cost import annotate, totals
-from .passes.lint import lint
-from .spec import Spec
+from .passes.cost import totals
 
 
 @dataclass
@@ -47,11 +47,9 @@ class Report:
         }
 
 
-def analyze(spec: Spec, depth: int = 1) -> Report:
-    """Expand, lint and cost a spec; ``depth`` picks how deep the block rows go."""
-    net = expand(spec)
-    graph = annotate(net.graph)
-    lint(graph)
+def summarize(net: Network, depth: int = 1) -> Report:
+    """The report of an elaborated, costed network; ``depth`` picks how deep rows go."""
+    spec, graph = net.spec, net.graph
     total = totals(graph)
     rows = [_row(net, scope) for scope in net.root.rows(max(depth, 1))]
     sides = [{"name": s.name, "output": list(graph.shape(s.node)), "loss_weight": s.loss_weight}

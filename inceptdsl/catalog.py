@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import analyze
 from .loader import load, shipped
+from .pipeline import analyze
 
 
 def catalog() -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from .errors import SpecError, UsageError
+from .errors import SpecError, SpecErrors, UsageError
+from .ops import fmt_shape
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -172,33 +173,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     for e in entries:
         alias = f"  (also: {', '.join(e['aliases'])})" if e["aliases"] else ""
         emit(f"{e['name']:<{width}}  {e['params']:>11,} params  {e['macs'] / 1e9:6.2f} GMACs"
-              f"  {'x'.join(map(str, e['input']))}  {e['description']}{alias}")
+             f"  {fmt_shape(e['input'])}  {e['description']}{alias}")
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .analysis import analyze
+    from .pipeline import check
 
     status = EXIT_OK
     for ref in args.specs:
         try:
             spec = _load(ref, args.overrides)
-            report = analyze(spec)
+            report = check(spec)
         except UsageError:
             raise
-        except SpecError as exc:
+        except (SpecError, SpecErrors) as exc:
             emit(exc.render(), sys.stderr)
             status = EXIT_SPEC
             continue
         emit(f"{ref}: ok ({report.name}: {report.params:,} params, "
-              f"output {'x'.join(map(str, report.output))})")
+             f"output {fmt_shape(report.output)})")
         if spec.variant is not None:
             emit(f"  extends {spec.variant.parent}: {spec.variant.describe()}")
     return status
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .analysis import analyze, table
+    from .analysis import table
+    from .pipeline import analyze
 
     report = analyze(_load(args.spec, args.overrides), depth=args.depth)
     emit(json.dumps(report.to_json(), indent=2) if args.json else table(report))
@@ -206,11 +208,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .codegen import generate
     from .fileio import STDOUT, write_output
+    from .pipeline import compile_source
 
     spec = _load(args.spec, args.overrides)
-    code = generate(spec, args.backend, optimize=args.optimize, weights=args.weights)
+    code = compile_source(spec, args.backend, optimize=args.optimize, weights=args.weights)
     write_output(args.output or STDOUT, code,
                  protect=[p for p in (spec.path, args.weights) if p])
     return EXIT_OK

@@ -11,55 +11,23 @@ implementation, not two.
 
 from __future__ import annotations
 
-import importlib
 import linecache
 import sys
 import types
 from typing import Any
 
-from .analysis import analyze
-from .loader import UsageError
-from .plan import plan_network
+from .errors import UsageError
+from .pipeline import BACKENDS, OPTIMIZATIONS, compile_source
 from .spec import Spec
 
-BACKENDS = ("torch", "flax", "onnx")
-OPTIMIZATIONS = {"torch": ("inference",), "flax": (), "onnx": ("inference",)}
+__all__ = ["BACKENDS", "OPTIMIZATIONS", "build", "generate", "load_source"]
 
 
 def generate(spec: Spec, backend: str, optimize: str | None = None,
              weights: str | None = None) -> str | bytes:
-    """Validate the spec (shapes, costs) and render it for a backend.
-
-    Source text for torch and flax; for onnx the serialized model (bytes), with the
-    initializers from ``weights`` (a ``.safetensors`` or ``.npz`` state_dict) if given.
-    """
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
-    if optimize is not None and optimize not in OPTIMIZATIONS[backend]:
-        raise UsageError(f"--optimize {optimize} is not available for the {backend} backend")
-    if weights is not None and backend != "onnx":
-        raise UsageError("--weights applies to --backend onnx (the generated torch and flax "
-                         "models load a state_dict themselves)")
-    analyze(spec)  # every spec error is reported before any code is produced
-    if backend == "onnx":
-        return _onnx(spec, optimize, weights)
-    module = importlib.import_module(f"inceptdsl.backends.{backend}")
-    if optimize:
-        return module.render(plan_network(spec), optimize=optimize)
-    return module.render(plan_network(spec))
-
-
-def _onnx(spec: Spec, optimize: str | None, weights: str | None) -> bytes:
-    try:
-        module = importlib.import_module("inceptdsl.backends.onnx")
-        import onnx  # noqa: F401
-    except ImportError:
-        raise UsageError("the onnx backend needs the 'onnx' package "
-                         "(pip install 'inceptdsl[deploy]')") from None
-    from .state import read_state
-
-    state = read_state(weights) if weights is not None else None
-    return module.render(spec, state, optimize=optimize)
+    """Validate the spec and render it for a backend (all the stages; see
+    :func:`inceptdsl.pipeline.compile_source`)."""
+    return compile_source(spec, backend, optimize=optimize, weights=weights)
 
 
 def load_source(source: str, name: str) -> types.ModuleType:

@@ -36,11 +36,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .expand import Network, expand
+from .errors import UsageError
+from .expand import Network
 from .ir import Graph, Scope
-from .loader import UsageError
 from .ops import OPS
-from .passes.cost import annotate, totals
+from .passes.cost import totals
+from .pipeline import analyze
 from .spec import Spec
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -116,7 +117,7 @@ def block_levels(scope: Scope) -> int:
     """How many levels of blocks nest below ``scope`` (named sequences do not count).
 
     >>> from inceptdsl.loader import load
-    >>> block_levels(expand(load("inception_v3")).root)
+    >>> block_levels(analyze(load("inception_v3")).network.root)
     2
     """
     below = max((block_levels(c) for c in scope.children), default=0)
@@ -409,9 +410,8 @@ def resolve_depth(net: Network, depth: int | None) -> int:
 
 
 def picture(spec: Spec, depth: int | None = None) -> Picture:
-    """Expand and cost a spec, and decide what to draw at ``depth``."""
-    net = expand(spec)
-    annotate(net.graph)
+    """Analyze a spec (the pipeline up to lint), and decide what to draw at ``depth``."""
+    net = analyze(spec).network
     builder = Builder(net, resolve_depth(net, depth))
     pic = builder.build()
     add_outputs(pic, builder)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import Report, analyze, human
+from .analysis import Report, human
 from .ops import fmt_shape
+from .pipeline import analyze
 from .spec import Spec
 
 TOTAL_KEYS = ("params", "buffers", "macs", "flops")

@@ -19,7 +19,9 @@ reported at the spec line that caused it.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -46,6 +48,16 @@ class SourceSpan:
 
 
 UNKNOWN = SourceSpan("<spec>", 1, 1, 1, 2)
+
+
+def did_you_mean(word: str, choices: Any) -> str | None:
+    """A hint naming the closest known word, if one is close.
+
+    >>> did_you_mean("cnov", ["conv", "linear"])
+    "did you mean 'conv'?"
+    """
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Expansion: a :class:`~inceptdsl.spec.Spec` with concrete parameters -> the IR.
 
-Block calls are bound and inlined, repeats unrolled, conditions decided and expressions
-evaluated; every op becomes a graph node whose id is its attribute path in the generated
-model (``Mixed_5b.branch1x1.conv``), so the IR and the ``state_dict`` speak the same names.
+The concrete consumer of :class:`~inceptdsl.elaborate.Elaborator` (which owns the meaning
+of the spec and every semantic error): block calls are inlined, repeats unrolled,
+conditions decided and expressions evaluated; every op becomes a graph node whose id is
+its attribute path in the generated model (``Mixed_5b.branch1x1.conv``), so the IR and
+the ``state_dict`` speak the same names.
 Shapes are inferred node by node as the graph grows, because block bodies may refer to
 ``in_channels``.
 
@@ -17,17 +19,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .elaborate import (
+    MAX_DEPTH,
+    MAX_REPEAT,
+    Elaborator,
+    activation,
+    number,
+    repeat_count,
+    split_sizes,
+    truth,
+)
 from .errors import SourceSpan, SpecError
 from .expr import Expr, evaluate
 from .ir import Graph, Scope, SideOutput
-from .naming import MODULE_ATTRIBUTES, attr_names
-from .ops import FORM_OPS, OPS, OpError, scale_width
+from .naming import attr_names, mangle
+from .ops import OPS, OpDef, fmt_shape, scale_width
 from .passes.shapes import infer_node
-from .spec import Add, BlockDef, Concat, Layer, Mul, Node, Ref, Repeat, Seq, Spec
+from .spec import KNOBS, Add, BlockDef, Concat, Layer, Mul, Node, Repeat, Seq, Spec
 
 MAX_GRAPH_NODES = 20_000  # ops (the largest shipped spec has ~800)
-MAX_REPEAT = 10_000
-MAX_DEPTH = 64
+__all__ = ["MAX_DEPTH", "MAX_GRAPH_NODES", "MAX_REPEAT", "Network", "expand", "split_sizes"]
 
 
 @dataclass
@@ -71,18 +82,18 @@ def expand(spec: Spec) -> Network:
         raise blame(spec, exc, lambda s: Expander(s).run()) from None
 
 
-class Expander:
+class Expander(Elaborator):
+    """The concrete consumer of the walk: every visited op becomes a graph node."""
+
     def __init__(self, spec: Spec):
-        self.spec = spec
+        super().__init__(spec)
         self.graph = Graph()
         self.instances: dict[str, list[Scope]] = {}
-
-    # -------------------------------------------------------------- entry
 
     def run(self) -> Network:
         spec = self.spec
         root = Scope("", "network", spec.name, span=spec.body.span)
-        env = {**_knobs(), **spec.param_values()}
+        env = {**KNOBS, **spec.param_values()}
         ctx = Ctx("", env, root, self._autonames(spec.body), top=True)
         x = self.graph.add("input", "input", {}, [], spec.input_span, meta={
             "shape": tuple(spec.input)})
@@ -92,75 +103,29 @@ class Expander:
         root.output = out
         return Network(spec, self.graph, root, self.instances)
 
-    # -------------------------------------------------------------- nodes
+    # -------------------------------------------------------------- forms
 
-    def node(self, n: Node, x: str, ctx: Ctx) -> str:
-        if n.when is not None and not self._condition(n.when, ctx):
-            return x
-        if n.source is not None:
-            x = self._lookup(n.source, n.source_span or n.span, ctx)
-        if n.side:
-            return self._side(n, x, ctx)
-        out = self._dispatch(n, x, ctx)
-        if n.name is not None:
-            ctx.names[n.name] = out
-        return out
+    def decide(self, expr: Expr, ctx: Ctx) -> bool:
+        return truth(evaluate(expr, ctx.env), expr.span)
 
-    def _dispatch(self, n: Node, x: str, ctx: Ctx) -> str:
-        if isinstance(n, Layer):
-            return self.layer(n, x, ctx)
-        if isinstance(n, Seq):
-            return self.seq(n, x, ctx)
-        if isinstance(n, Repeat):
-            return self.repeat(n, x, ctx)
-        if ctx.numbered:
-            raise SpecError(f"a named sequence holds layers only, not '{_form(n)}'", n.span,
-                            hint="define a block for this part and call it")
-        if isinstance(n, Concat):
-            inputs = self.split(n, x, ctx) if n.split is not None else [x] * len(n.branches)
-            outs = [self.node(b, i, ctx) for b, i in zip(n.branches, inputs, strict=True)]
-            return self.merge("concat", n, outs, ctx)
-        if isinstance(n, Add):
-            return self.add(n, x, ctx)
-        if isinstance(n, Mul):
-            outs = [self.node(b, x, ctx) for b in n.branches]
-            return self.merge("mul", n, outs, ctx) if len(outs) > 1 else outs[0]
-        if isinstance(n, Ref):
-            return self._lookup(n.target, n.span, ctx)
-        raise SpecError(f"unsupported node {type(n).__name__}", n.span)
-
-    def _side(self, n: Node, x: str, ctx: Ctx) -> str:
-        if not ctx.top or ctx.numbered:
-            raise SpecError("side outputs (aux heads) belong in the network body", n.span)
-        out = self._dispatch(n, x, replace(ctx, side=True))
+    def on_side(self, n: Node, x: str, ctx: Ctx, guard: Any) -> str:
+        out = self.form(n, x, replace(ctx, side=True))
         weight = 1.0 if n.loss_weight is None else self._number(n.loss_weight, ctx)
         name = n.name or f"aux{len(self.graph.side_outputs) + 1}"
         self.graph.side_outputs.append(SideOutput(name, out, weight, n.span))
         return x
 
-    def seq(self, n: Seq, x: str, ctx: Ctx) -> str:
+    def on_seq(self, n: Seq, x: str, ctx: Ctx, guard: Any) -> str:
         if n.name is None:
-            for item in n.items:
-                x = self.node(item, x, ctx)
-            return x
-        path = self._path(n, ctx)
-        scope = self._child_scope(path, "seq", "Sequential", n.span, ctx)
-        inner = replace(ctx, prefix=path + ".", scope=scope, numbered=True, counter=[0])
-        for item in n.items:
-            x = self.node(item, x, inner)
-        scope.output = x
+            return super().on_seq(n, x, ctx, guard)
+        inner = self._container(n, ctx)
+        x = super().on_seq(n, x, inner, guard)
+        inner.scope.output = x
         return x
 
-    def repeat(self, n: Repeat, x: str, ctx: Ctx) -> str:
-        count = self._number(n.count, ctx)
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
-            raise SpecError(f"repeat count must be a whole number from 0 to {MAX_REPEAT}, "
-                            f"found {count!r}", n.count.span)
-        inner = ctx
-        if not ctx.numbered or n.name is not None:
-            path = self._path(n, ctx)
-            scope = self._child_scope(path, "seq", "Sequential", n.span, ctx)
-            inner = replace(ctx, prefix=path + ".", scope=scope, numbered=True, counter=[0])
+    def on_repeat(self, n: Repeat, x: str, ctx: Ctx, guard: Any) -> str:
+        count = repeat_count(evaluate(n.count, ctx.env), n.count.span)
+        inner = ctx if ctx.numbered and n.name is None else self._container(n, ctx)
         for i in range(count):
             body_ctx = inner if n.index is None else replace(inner, env={**inner.env,
                                                                           n.index: i})
@@ -168,6 +133,16 @@ class Expander:
         if inner is not ctx:
             inner.scope.output = x
         return x
+
+    def _container(self, n: Node, ctx: Ctx) -> Ctx:
+        path = self._path(n, ctx)
+        scope = self._child_scope(path, "seq", "Sequential", n.span, ctx)
+        return replace(ctx, prefix=path + ".", scope=scope, numbered=True, counter=[0])
+
+    def on_concat(self, n: Concat, x: str, ctx: Ctx, guard: Any) -> str:
+        inputs = self.split(n, x, ctx) if n.split is not None else [x] * len(n.branches)
+        outs = [self.node(b, i, ctx) for b, i in zip(n.branches, inputs, strict=True)]
+        return self.merge("concat", n, outs, ctx)
 
     def split(self, n: Concat, x: str, ctx: Ctx) -> list[str]:
         """The inputs of a split concat: one channel slice of ``x`` per branch."""
@@ -181,11 +156,15 @@ class Expander:
             start += size
         return inputs
 
+    def on_mul(self, n: Mul, x: str, ctx: Ctx, guard: Any) -> str:
+        outs = [self.node(b, x, ctx) for b in n.branches]
+        return self.merge("mul", n, outs, ctx) if len(outs) > 1 else outs[0]
+
     def merge(self, op: str, n: Node, inputs: list[str], ctx: Ctx) -> str:
         node_id = self._functional_id(op, n, ctx)
         return self._emit(node_id, op, {}, inputs, n.span, ctx)
 
-    def add(self, n: Add, x: str, ctx: Ctx) -> str:
+    def on_add(self, n: Add, x: str, ctx: Ctx, guard: Any) -> str:
         outs = [self.node(b, x, ctx) for b in n.branches]
         if n.scale is not None:
             factor = self._number(n.scale, ctx)
@@ -193,39 +172,19 @@ class Expander:
             outs[0] = self._emit(sid, "scale", {"factor": float(factor)}, [outs[0]],
                                  n.scale.span, ctx)
         out = self.merge("add", replace(n, name=None), outs, ctx) if len(outs) > 1 else outs[0]
-        act = evaluate(n.act, ctx.env) if n.act is not None else None
+        act = activation(evaluate(n.act, ctx.env), n.act.span) if n.act is not None else None
         if act is not None:
-            if not isinstance(act, str) or act not in OPS or OPS[act].kind != "act":
-                raise SpecError(f"'act' must name an activation, found {act!r}", n.act.span)
-            aid = self._functional_id(act, n, ctx)
-            out = self._emit(aid, OPS[act].name, OPS[act].bind([], {}, None), [out],
-                             n.act.span, ctx)
+            aid = self._functional_id(act.name, n, ctx)
+            out = self._emit(aid, act.name, act.bind([], {}, None), [out], n.act.span, ctx)
         return out
 
     # -------------------------------------------------------------- layers
 
-    def layer(self, n: Layer, x: str, ctx: Ctx) -> str:
-        if n.callee in self.spec.blocks:
-            return self.block(n, self.spec.blocks[n.callee], x, ctx)
-        op = OPS.get(n.callee)
-        if op is not None and n.inline:
-            raise SpecError("'inline' applies to block calls, not ops", n.span)
-        if op is None or op.name in FORM_OPS:
-            from .expr import did_you_mean
-
-            known = [*self.spec.blocks, *(k for k in OPS if k not in ("input",))]
-            raise SpecError(f"unknown op or block '{n.callee}'",
-                            n.call.base.shifted(n.call.pos, n.call.func_length),
-                            hint=did_you_mean(n.callee, known))
-        if not op.module and (ctx.numbered or n.name is None):
-            raise SpecError(f"'{op.name}' is a learned tensor of its module, not a layer: it "
-                            "needs a name in a block or network body, not a place in a named "
-                            "sequence or repeat", n.span,
-                            hint=f"name it, e.g. 'gamma: {op.example}'")
+    def on_op(self, n: Layer, op: OpDef, x: str, ctx: Ctx, guard: Any) -> str:
         args = [evaluate(a, ctx.env) for a in n.call.args]
         kwargs = {k: evaluate(v, ctx.env) for k, v in n.call.kwargs.items()}
-        attrs = self._bind(op, args, kwargs, n)
-        attrs = scale_width(op, attrs, n.call, ctx.env.get("width", 1.0))
+        attrs = self.bind_op(op, args, kwargs, n)
+        attrs = scale_width(op, attrs, n.call, self.width, self.follows(ctx))
         stateful = op.stateful or n.name is not None
         node_id = self._path(n, ctx) if stateful or ctx.numbered else self._functional_id(
             op.name, n, ctx)
@@ -240,23 +199,7 @@ class Expander:
                 ctx.scope.nodes.remove(out)
         return out
 
-    def _bind(self, op: Any, args: list, kwargs: dict, n: Layer) -> dict:
-        try:
-            return op.bind(args, kwargs, n.span)
-        except OpError as exc:
-            span = n.span
-            if exc.attr in n.call.kwargs:
-                span = n.call.kwargs[exc.attr].span
-            else:
-                names = [a.name for a in op.attrs]
-                if exc.attr in names and names.index(exc.attr) < len(n.call.args):
-                    span = n.call.args[names.index(exc.attr)].span
-            raise SpecError(str(exc), span, hint=exc.hint) from None
-
-    def block(self, n: Layer, bdef: BlockDef, x: str, ctx: Ctx) -> str:
-        if n.callee in ctx.stack or len(ctx.stack) >= MAX_DEPTH:
-            chain = " -> ".join([*ctx.stack, n.callee])
-            raise SpecError(f"block '{n.callee}' calls itself ({chain})", n.span)
+    def on_block(self, n: Layer, bdef: BlockDef, x: str, ctx: Ctx, guard: Any) -> str:
         env = self._bind_block(n, bdef, x, ctx)
         path = self._path(n, ctx)
         scope = self._child_scope(path, "block", bdef.name, n.span, ctx)
@@ -265,53 +208,28 @@ class Expander:
         inner = Ctx(path + ".", env, scope, self._autonames(bdef.body),
                     side=ctx.side, stack=(*ctx.stack, n.callee))
         if n.inline:
-            inner = self._inline_ctx(n, path, inner, ctx)
+            inner.prefix, inner.mangle = ctx.prefix, path[len(ctx.prefix):]
         try:
             out = self.node(bdef.body, x, inner)
         except SpecError as exc:
-            shape = "x".join(map(str, self.graph.shape(x)))
+            shape = fmt_shape(self.graph.shape(x))
             exc.notes.append((f"in '{path}' ({bdef.name}, input {shape})", n.span))
             raise
         scope.output = out
         return out
 
-    def _inline_ctx(self, n: Layer, path: str, inner: Ctx, ctx: Ctx) -> Ctx:
-        """An inline block fills the caller's module: its names get the call's name."""
-        if n.name is None or ctx.numbered:
-            raise SpecError("an inline block call needs a name in a block or network body "
-                            "(its layers are named after it)", n.span)
-        inner.prefix, inner.mangle = ctx.prefix, path[len(ctx.prefix):]
-        return inner
-
     def _bind_block(self, n: Layer, bdef: BlockDef, x: str, ctx: Ctx) -> dict[str, Any]:
-        call = n.call
-        if len(call.args) > len(bdef.params):
-            raise SpecError(f"block '{bdef.name}' takes {len(bdef.params)} arguments "
-                            f"({len(call.args)} given)", call.args[len(bdef.params)].span,
-                            notes=[(f"'{bdef.name}' is defined here", bdef.span)])
-        names = [p.name for p in bdef.params]
-        for key, value in call.kwargs.items():
-            if key not in names:
-                from .expr import did_you_mean
-
-                raise SpecError(f"block '{bdef.name}' has no parameter '{key}'", value.span,
-                                hint=did_you_mean(key, names),
-                                notes=[(f"'{bdef.name}' is defined here", bdef.span)])
-        given = dict(zip(names, call.args, strict=False))
-        for key, value in call.kwargs.items():
-            if key in given:
-                raise SpecError(f"parameter '{key}' given twice", value.span)
-            given[key] = value
+        given = self.bind_block(n, bdef)
         env: dict[str, Any] = {"width": ctx.env.get("width", 1.0),
                                "in_channels": self.graph.shape(x)[0]}
+        follows, own = self.follows(ctx), self.own_follows(bdef)
         for p in bdef.params:
             if p.name in given:
-                env[p.name] = evaluate(given[p.name], ctx.env)
-            elif p.default is not None:
-                env[p.name] = evaluate(p.default, env)
+                expr = given[p.name][0]
+                value = self.scale_arg(bdef, p.name, evaluate(expr, ctx.env), expr, follows)
             else:
-                raise SpecError(f"block '{bdef.name}' is missing its argument '{p.name}'",
-                                n.call.span, notes=[(f"'{bdef.name}' is defined here", bdef.span)])
+                value = self.scale_arg(bdef, p.name, evaluate(p.default, env), p.default, own)
+            env[p.name] = value
         return env
 
     # -------------------------------------------------------------- helpers
@@ -338,10 +256,7 @@ class Expander:
                 local = f"{type(n).__name__.lower()}_{len(ctx.scope.children)}"
         if ctx.mangle is not None and not ctx.numbered:
             local = mangle(ctx.mangle, local)
-        if local in MODULE_ATTRIBUTES:
-            raise SpecError(f"'{local}' cannot name a layer: it is a method or attribute of "
-                            "every module", n.span)
-        return ctx.prefix + local
+        return ctx.prefix + self.check_attr(local, n.span)
 
     def _functional_id(self, op: str, n: Node, ctx: Ctx) -> str:
         if n.name is not None and not ctx.numbered and ctx.mangle is None \
@@ -357,74 +272,8 @@ class Expander:
         ctx.scope.children.append(scope)
         return scope
 
-    def _lookup(self, name: str, span: SourceSpan, ctx: Ctx) -> str:
-        if name not in ctx.names:
-            from .expr import did_you_mean
-
-            raise SpecError(f"'{name}' does not name an earlier node in this block", span,
-                            hint=did_you_mean(name, ctx.names) or
-                            "a reference sees named nodes defined before it, in the same block")
-        return ctx.names[name]
-
-    def _condition(self, expr: Expr, ctx: Ctx) -> bool:
-        value = evaluate(expr, ctx.env)
-        if not isinstance(value, (bool, int)) and value is not None:
-            raise SpecError(f"a condition must be true or false, found {value!r}", expr.span)
-        return bool(value)
-
     def _number(self, expr: Expr, ctx: Ctx) -> Any:
-        value = evaluate(expr, ctx.env)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"expected a number, found {value!r}", expr.span)
-        return value
+        return number(evaluate(expr, ctx.env), expr.span)
 
     def _autonames(self, body: Node) -> dict[int, str]:
-        return attr_names(body, self._needs_module)
-
-    def _needs_module(self, n: Layer) -> bool:
-        if n.callee in self.spec.blocks:
-            return True
-        op = OPS.get(n.callee)
-        return bool(op and op.stateful)
-
-
-def mangle(prefix: str, member: str) -> str:
-    """The caller's attribute for a member of an inline block called ``prefix``.
-
-    >>> mangle("inception_3a_1x1", "_"), mangle("inception_3a_1x1", "_bn")
-    ('inception_3a_1x1', 'inception_3a_1x1_bn')
-    >>> mangle("stem", "conv")
-    'stem_conv'
-    """
-    if member == "_":
-        return prefix
-    return prefix + member if member.startswith("_") else f"{prefix}_{member}"
-
-
-def split_sizes(value: Any, branches: int, channels: Any, span: SourceSpan) -> list:
-    """Check a concat's ``split``: one channel count per branch, adding up to the input.
-
-    >>> split_sizes([40, 8, 8, 8], 4, 64, None)
-    [40, 8, 8, 8]
-    """
-    if not isinstance(value, (list, tuple)) or len(value) != branches:
-        raise SpecError(f"'split' needs a list of {branches} channel counts (one per "
-                        f"branch), found {value!r}", span)
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
-        raise SpecError(f"'split' sizes must be whole numbers >= 1, found {list(value)!r}",
-                        span)
-    if sum(value) != channels:
-        raise SpecError(f"'split' sizes {list(value)!r} add up to {sum(value)}, but the "
-                        f"input has {channels} channels", span)
-    return list(value)
-
-
-def _knobs() -> dict[str, Any]:
-    from .spec import KNOBS
-
-    return dict(KNOBS)
-
-
-
-def _form(n: Node) -> str:
-    return {"Concat": "concat", "Add": "add", "Mul": "mul", "Ref": "ref"}.get(type(n).__name__, "?")
+        return attr_names(body, self.needs_module)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UNKNOWN, SourceSpan, SpecError
+from .errors import UNKNOWN, SourceSpan, SpecError, did_you_mean
 
 MAX_EXPR_LEN = 2000
 MAX_EXPR_DEPTH = 64  # nesting of parentheses, lists, calls and operators
@@ -495,18 +495,6 @@ def _lookup(expr: Name, env: dict[str, Any]) -> Any:
     if expr.id in ACTIVATIONS:
         return expr.id
     raise SpecError(f"unknown name '{expr.id}'", expr.span, hint=did_you_mean(expr.id, env))
-
-
-def did_you_mean(word: str, choices: Any) -> str | None:
-    """A hint naming the closest known word, if one is close.
-
-    >>> did_you_mean("cnov", ["conv", "linear"])
-    "did you mean 'conv'?"
-    """
-    import difflib
-
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _unary(expr: UnaryOp, value: Any) -> Any:

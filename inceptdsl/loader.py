@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from .edits import Edit, Variant, apply_edits, item_count, parse_edits
-from .errors import ErrorCollector, SourceSpan, SpecError, UsageError, remember_source
+from .errors import (
+    ErrorCollector,
+    SourceSpan,
+    SpecError,
+    UsageError,
+    did_you_mean,
+    remember_source,
+)
+from .ops import fmt_shape
 from .spec import (
     KNOBS,
     BlockDef,
@@ -69,8 +77,6 @@ def find(ref: str) -> Path:
         return path
     specs = shipped()
     if ref not in specs:
-        from .expr import did_you_mean
-
         hint = did_you_mean(ref, specs)
         raise UsageError(f"'{ref}' is neither a file nor a shipped spec"
                          + (f" ({hint})" if hint else "; see 'inceptdsl list'"))
@@ -163,6 +169,8 @@ def merge(parent: YMap, child: YMap) -> YMap:
     out.pop("extends", None)
     out["extends"] = child["extends"]
     out.pop("aliases", None) if "aliases" not in child else None
+    if "description" not in child:
+        out["description"] = YStr(variant_description(parent, child), child.span)
     return out
 
 
@@ -181,6 +189,31 @@ def _variant_info(parent: YMap, child: YMap) -> Variant:
     return Variant(str(child["extends"]), item_count(parent.get("body")),
                    item_count(body) if "body" in child else None,
                    own_edits=len(own) if isinstance(own, list) else 0)
+
+
+def variant_description(parent: YMap, child: YMap) -> str:
+    """What a variant without a description of its own is: its parent and what it changes.
+
+    >>> parent = YMap({"name": "inception_v3", "input": [3, 299, 299]})
+    >>> variant_description(parent, YMap({"params": {"num_classes": 10}}))
+    'Variant of inception_v3: num_classes=10.'
+    """
+    changes = [f"{k}={_text(v)}" for k, v in (child.get("params") or {}).items()]
+    if "input" in child:
+        changes.append("input " + fmt_shape(child["input"]))
+    blocks = [_block_name(k) for k in (child.get("blocks") or {})]
+    if blocks:
+        changes.append("its own " + ", ".join(blocks))
+    if "body" in child:
+        changes.append("its own body")
+    name = parent.get("name", "its parent")
+    return f"Variant of {name}: {'; '.join(changes)}." if changes else f"Variant of {name}."
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_text, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _merge_map(parent: YMap, child: YMap, by_block: bool) -> YMap:
@@ -217,8 +250,13 @@ def build_spec(doc: YMap, path: str) -> Spec:
             check_param_name(key, "parameter name")
         except ValueError as exc:
             errors.add(SpecError(str(exc), doc["params"].key_span(key)))
-        problem = value_problem(str(key), value)
-        if problem:
+        if key in KNOBS:
+            errors.add(SpecError(f"'{key}' is a global knob, not a parameter: every spec has "
+                                 f"it; set it with --set {key}=VALUE",
+                                 doc["params"].key_span(key),
+                                 hint="a width knob scales every channel count where it is "
+                                      "written and is built into the generated code"))
+        elif problem := value_problem(str(key), value):
             errors.add(SpecError(problem, span))
         params[str(key)] = ParamValue(_plain(value), span)
     blocks: dict[str, BlockDef] = {}
@@ -321,8 +359,6 @@ def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
         elif key in KNOBS:
             spec.params[key] = ParamValue(_checked(key, value, KNOBS[key]), spec.body.span)
         else:
-            from .expr import did_you_mean
-
             known = ", ".join(["input", *KNOBS, *spec.params])
             hint = did_you_mean(key, ["input", *KNOBS, *spec.params])
             raise UsageError(f"--set {key}: '{spec.name}' has no parameter '{key}' "

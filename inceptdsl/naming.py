@@ -115,3 +115,16 @@ def attr_names(body: Node, needs_module: Callable[[Layer], bool]) -> dict[int, s
         elif isinstance(node, Repeat):
             names[id(node)] = ns.fresh("layers")
     return names
+
+
+def mangle(prefix: str, member: str) -> str:
+    """The caller's attribute for a member of an inline block called ``prefix``.
+
+    >>> mangle("inception_3a_1x1", "_"), mangle("inception_3a_1x1", "_bn")
+    ('inception_3a_1x1', 'inception_3a_1x1_bn')
+    >>> mangle("stem", "conv")
+    'stem_conv'
+    """
+    if member == "_":
+        return prefix
+    return prefix + member if member.startswith("_") else f"{prefix}_{member}"

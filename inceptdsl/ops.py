@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .expr import is_symbolic
+from .errors import SpecError, did_you_mean
+from .expr import BUILTINS, is_symbolic, names_in
 
 Shape = tuple
 REQUIRED = object()
@@ -80,8 +81,6 @@ class OpDef:
         known = {a.name for a in self.attrs}
         for key, value in kwargs.items():
             if key not in known:
-                from .expr import did_you_mean
-
                 raise OpError(f"{self.name}() has no argument '{key}'", key,
                               hint=did_you_mean(key, known) or
                               f"its arguments are: {', '.join(a.name for a in self.attrs)}")
@@ -102,11 +101,13 @@ class OpDef:
         return self.params is not _zero or self.buffers is not _zero
 
 
-def scale_width(op: OpDef, attrs: dict, call: Any, width: float) -> dict:
+def scale_width(op: OpDef, attrs: dict, call: Any, width: float,
+                follows: frozenset[str] = frozenset({"in_channels"})) -> dict:
     """Apply the width knob to an op's channel attribute (rounded to a multiple of 8).
 
-    Counts written in terms of ``in_channels`` follow their input, which is already scaled,
-    so they are left alone. Works on symbolic values too.
+    A channel count scales once, where it is written: counts written in terms of a name in
+    ``follows`` (``in_channels``, or a block parameter, scaled where the block is called)
+    are already scaled and are left alone. Works on symbolic values too.
 
     >>> from inceptdsl.expr import parse
     >>> conv = OPS["conv2d"]
@@ -123,23 +124,47 @@ def scale_width(op: OpDef, attrs: dict, call: Any, width: float) -> dict:
     ...     print(exc.message)
     conv2d() argument 'out': 6400000 is out of range (1..1000000) (64 scaled by width=100000)
     """
-    from .errors import SpecError
-    from .expr import BUILTINS, names_in
-
+    if op.width_attr is None or width == 1.0:
+        return attrs
     name = op.width_attr
-    if name is None or width == 1.0:
-        return attrs
-    index = [a.name for a in op.attrs].index(name)
-    written = list(call.args[index:index + 1]) + [v for k, v in call.kwargs.items() if k == name]
-    if any("in_channels" in names_in(e) for e in written):
-        return attrs
-    scaled = BUILTINS["make_divisible"](attrs[name] * width)
+    written = channel_arg(op, call)
+    attr = op.attrs[[a.name for a in op.attrs].index(name)]
+    return {**attrs, name: scale_channels(attrs[name], written, follows, width,
+                                          limits=(op.name, attr))}
+
+
+def channel_arg(op: OpDef, call: Any) -> Any:
+    """The expression a call writes for an op's channel attribute (or None)."""
+    index = [a.name for a in op.attrs].index(op.width_attr)
+    if op.width_attr in call.kwargs:
+        return call.kwargs[op.width_attr]
+    return call.args[index] if index < len(call.args) else None
+
+
+def scale_channels(value: Any, written: Any, follows: frozenset[str], width: float,
+                   limits: tuple[str, Attr] | None = None) -> Any:
+    """A channel count written as ``written``, scaled by ``width`` unless it follows a name
+    that is already scaled, or scales itself (it names ``width``).
+
+    With ``limits`` (an op's name and attribute), the scaled count meets the same limits
+    as a written one, and an error points at what was written.
+
+    >>> from inceptdsl.expr import parse
+    >>> scale_channels(96, parse("96"), frozenset(), 0.5)
+    48
+    >>> scale_channels(96, parse("c * 2"), frozenset({"c"}), 0.5)
+    96
+    """
+    if width == 1.0 or written is None or names_in(written) & (follows | {"width"}):
+        return value
+    scaled = BUILTINS["make_divisible"](value * width)
+    if limits is None:
+        return scaled
+    owner, attr = limits
     try:
-        scaled = _coerce(op.name, op.attrs[index], scaled)
+        return _coerce(owner, attr, scaled)
     except OpError as exc:
-        span = written[0].span if written else call.span
-        raise SpecError(f"{exc} ({attrs[name]} scaled by width={width:g})", span) from None
-    return {**attrs, name: scaled}
+        raise SpecError(f"{exc} ({value} scaled by width={width:g})", written.span) from None
 
 
 # ---------------------------------------------------------------------------- kinds
@@ -302,6 +327,17 @@ def pool_padding(attrs: dict, size: tuple[int, int]) -> tuple[int, int, int, int
     kernel, stride, _, dilation = _pool_geometry(attrs)
     return conv_padding({"pad": attrs["pad"], "kernel": kernel, "stride": stride,
                          "dilation": dilation}, size)
+
+
+def same_at_stride_one(attrs: dict) -> bool:
+    """Whether a conv's 'same' padding is PyTorch's own ``padding='same'``: at stride 1 it
+    does not depend on the input size, so it holds for any kernel, even a symbolic one.
+
+    >>> same_at_stride_one({"pad": "same", "stride": (1, 1)})
+    True
+    """
+    return attrs["pad"] == "same" and not is_symbolic(attrs["stride"]) \
+        and tuple(attrs["stride"]) == (1, 1)
 
 
 def conv_out(length: int, k: int, s: int, d: int, before: int, after: int,

@@ -22,24 +22,43 @@ class, otherwise the spec cannot be one class per block and the error says why.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import textwrap
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .elaborate import (
+    Elaborator,
+    activation,
+    form_name,
+    number,
+    repeat_count,
+    split_sizes,
+    truth,
+)
 from .errors import SourceSpan, SpecError
 from .expr import (
     Expr,
     Sym,
     SymbolicValueError,
+    binary_sym,
     evaluate,
     is_symbolic,
     to_code,
 )
-from .naming import MODULE_ATTRIBUTES, Namespace, attr_names, class_nodes, snake
-from .ops import OPS, OpDef, OpError, broadcast_shape, scale_width
+from .naming import Namespace, attr_names, class_nodes, mangle, snake
+from .ops import (
+    OPS,
+    OpDef,
+    OpError,
+    broadcast_shape,
+    conv_padding,
+    fmt_shape,
+    same_at_stride_one,
+    scale_width,
+)
 from .spec import (
     GENERATED_NAMES,
+    KNOBS,
     Add,
     BlockDef,
     Concat,
@@ -187,12 +206,16 @@ class Split:
 
 @dataclass
 class Guarded:
-    """``out = arg``, then ``if self.<guard> is not None:`` the guarded statements."""
+    """``out = arg``, then ``if self.<guard> is not None:`` the guarded statements.
+
+    With ``flag``, ``guard`` is a boolean attribute: ``if self.<guard>:``.
+    """
 
     guard: str
     body: list
     out: str
     arg: str
+    flag: bool = False
 
 
 @dataclass
@@ -236,6 +259,7 @@ class ClassPlan:
     is_network: bool = False
     sides: list[tuple[str, float, bool]] = field(default_factory=list)  # name, weight, opt.
     defaults_code: list[tuple[str, str]] = field(default_factory=list)
+    input_shape: tuple = ()
 
 
 @dataclass
@@ -288,16 +312,54 @@ class Env:
         return evaluate(expr, self.sym), evaluate(expr, self.con)
 
 
-class Planner:
+@dataclass
+class Guard:
+    """A condition on a block parameter: its source (``sym``) and this instance's value."""
+
+    sym: Any
+    con: bool
+
+
+@dataclass
+class PCtx:
+    """Where planning stands: the class body being filled, its values and forward variable.
+
+    ``items`` is set while filling a numbered container (its constructors go there, not to
+    declarations); ``dead`` while walking a part that this instance does not have (its
+    condition is false here), whose concrete shapes are then not checked.
+    """
+
+    b: Builder
+    env: Env
+    lane: str
+    items: list | None = None
+    stack: tuple[str, ...] = ()
+    dead: bool = False
+
+    @property
+    def names(self) -> dict[str, Val]:
+        return self.b.names
+
+    @property
+    def numbered(self) -> bool:
+        return self.items is not None
+
+    @property
+    def top(self) -> bool:
+        return self.b.top
+
+
+class Planner(Elaborator):
+    """The code-plan consumer of the walk: declarations and forward statements per class."""
+
     def __init__(self, spec: Spec):
-        self.spec = spec
+        super().__init__(spec)
         self.class_names = Namespace(GENERATED_NAMES)
         self.block_class: dict[str, str] = {}
         self.plans: dict[str, ClassPlan] = {}
-        self.signatures: dict[str, tuple[str, SourceSpan]] = {}
+        self.variants: dict[str, list[tuple[str, str, SourceSpan]]] = {}
         self.order: list[str] = []
         self.helpers: set[str] = set()
-        self.stack: list[str] = []  # the block calls being planned, innermost last
 
     def run(self) -> NetworkPlan:
         spec = self.spec
@@ -312,9 +374,9 @@ class Planner:
         b.vars.reserve("x")
         x = Val("x", spec.input[0], tuple(spec.input))
         b.stmt(Comment(_shape_comment(x.shape)))
-        out = self.walk(spec.body, x, b, env, "x")
+        out = self.node(spec.body, x, PCtx(b, env, "x"))
         params = [Param(k, _type_name(v), to_code(v)) for k, v in values.items()
-                  if k != "width" or "width" in spec.params]
+                  if k not in KNOBS]  # knobs are built into the generated code
         network = ClassPlan(net_name, params, b.decls, b.stmts, out.var, spec.description,
                             is_network=True, sides=b.sides)
         classes = [self.plans[name] for name in self.order]
@@ -322,7 +384,7 @@ class Planner:
 
     def _builder(self, body: Node, top: bool = False, emit: bool = True) -> Builder:
         b = Builder(emit=emit, top=top)
-        b.autonames = attr_names(body, self._needs_module)
+        b.autonames = attr_names(body, self.needs_module)
         for node in class_nodes(body):
             if node.name:
                 b.attrs.reserve(node.name)
@@ -334,141 +396,123 @@ class Planner:
         b.vars.taken |= GENERATED_NAMES
         return b
 
-    def _needs_module(self, n: Layer) -> bool:
-        if n.callee in self.spec.blocks:
-            return True
-        op = OPS.get(n.callee)
-        return bool(op and op.stateful)
+    # -------------------------------------------------------------- conditions, names
 
-    # -------------------------------------------------------------- walking
+    def decide(self, expr: Expr, ctx: PCtx) -> Any:
+        sym, con = ctx.env.both(expr)
+        present = truth(con, expr.span)
+        return Guard(sym, present) if is_symbolic(sym) else present
 
-    def walk(self, n: Node, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        cond = con = None
-        if n.when is not None:
-            sym, con = env.both(n.when)
-            if not is_symbolic(sym):
-                if not sym:
-                    return x
-            elif not isinstance(n, (Layer, Seq, Repeat)):
-                raise SpecError("a condition on a block parameter can guard layers and "
-                                "sequences, not this form", n.span)
-            else:
-                cond = sym
-        if n.source is not None:
-            x = self._ref(n.source, n.source_span or n.span, b)
-        if n.side:
-            return self._side(n, x, b, env, cond)
-        if cond is not None and isinstance(n, Seq) and n.name is None:
-            out = self._guarded(n, x, b, env, lane, cond)
+    def on_form(self, n: Node, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        if guard is None:
+            out = self.form(n, x, ctx)
         else:
-            out = self._dispatch(n, x, b, env, lane, cond)
-        if cond is not None:
-            out = _guarded_flow(x, out, cond, bool(con))
-        if b.top and lane == "x" and not isinstance(n, Seq):
-            b.stmt(Comment(_shape_comment(out.shape)))
-        if n.name is not None:
-            if n.name in b.referenced and out.var != n.name:
-                var = b.vars.fresh(n.name)
-                b.stmt(Alias(var, out.var))
-                out = Val(var, out.channels, out.shape)
-            b.names[n.name] = out
+            inner = replace(ctx, dead=ctx.dead or not guard.con)
+            if ctx.numbered:
+                sub: list = []
+                out = self.form(n, x, replace(inner, items=sub))
+                ctx.items.append(Conditional(guard.sym, sub))
+            elif _guards_itself(n):
+                out = self.form(n, x, inner, guard)
+            else:
+                out = self._guarded(n, x, inner, guard)
+            out = _guarded_flow(x, out, guard.sym, guard.con)
+        if ctx.top and ctx.lane == "x" and not ctx.numbered and not isinstance(n, Seq):
+            ctx.b.stmt(Comment(_shape_comment(out.shape)))
         return out
 
-    def _dispatch(self, n: Node, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
-        if isinstance(n, Layer):
-            return self.layer(n, x, b, env, lane, cond)
-        if isinstance(n, (Repeat, Seq)) and (n.name is not None or isinstance(n, Repeat)):
-            return self.container(n, x, b, env, lane, cond)
-        if isinstance(n, Seq):
-            for item in n.items:
-                x = self.walk(item, x, b, env, lane)
-            return x
-        if isinstance(n, Concat):
-            return self.concat(n, x, b, env, lane)
-        if isinstance(n, Add):
-            return self.add(n, x, b, env, lane)
-        if isinstance(n, Mul):
-            return self.mul(n, x, b, env, lane)
-        if isinstance(n, Ref):
-            return self._ref(n.target, n.span, b)
-        raise SpecError(f"unsupported node {type(n).__name__}", n.span)
-
-    def _guarded(self, n: Seq, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
-        """An unnamed sequence that exists only when a block parameter says so."""
+    def _guarded(self, n: Node, x: Val, ctx: PCtx, guard: Guard) -> Val:
+        """A part that exists only when a block parameter says so, under one ``if``."""
+        b = ctx.b
         first_decl, first_stmt = len(b.decls), len(b.stmts)
-        out = self._dispatch(n, x, b, env, lane, None)
+        out = self.form(n, x, ctx)
+        if out.var != ctx.lane:  # a bare reference: give the part's result its variable
+            b.stmt(Alias(ctx.lane, out.var))
+            out = Val(ctx.lane, out.channels, out.shape)
         if not b.emit:
             return out
-        decls = b.decls[first_decl:]
-        if not decls:
-            raise SpecError("a condition on a block parameter must guard at least one "
-                            "named or stateful layer", n.when.span if n.when else n.span)
-        for decl in decls:
-            decl.cond = cond
+        modules = [d for d in b.decls[first_decl:] if _is_module(d.ctor)]
+        for decl in modules:
+            decl.cond = guard.sym if decl.cond is None else binary_sym("and", guard.sym,
+                                                                      decl.cond)
         body = b.stmts[first_stmt:]
         del b.stmts[first_stmt:]
-        b.stmt(Guarded(decls[0].attr, body, out.var, x.var))
+        exact = [d for d in modules if d.cond is guard.sym]
+        if exact:
+            b.stmt(Guarded(exact[0].attr, body, out.var, x.var))
+            return out
+        flag = b.attrs.fresh(f"use_{n.name or form_name(n)}")
+        b.decl(Decl(flag, Sym(f"bool({to_code(guard.sym)})"), None, n.span))
+        b.stmt(Guarded(flag, body, out.var, x.var, flag=True))
         return out
 
-    def _side(self, n: Node, x: Val, b: Builder, env: Env, cond: Any) -> Val:
-        if not b.top:
-            raise SpecError("side outputs (aux heads) belong in the network body", n.span)
-        if not isinstance(n, Layer) and n.name is None:
-            raise SpecError("a side output is one named layer, block or sequence", n.span,
-                            hint="define a block for the aux head and call it by name")
+    def on_name(self, n: Node, out: Val, ctx: PCtx) -> Val:
+        if ctx.numbered:
+            return out
+        b = ctx.b
+        if n.name in b.referenced and out.var != n.name:
+            var = b.vars.fresh(n.name)
+            b.stmt(Alias(var, out.var))
+            out = Val(var, out.channels, out.shape)
+        b.names[n.name] = out
+        return out
+
+    def on_side(self, n: Node, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        b = ctx.b
         name = n.name or f"aux{len(b.sides) + 1}"
         var = b.vars.fresh(snake(name))
         start = len(b.stmts)
-        self._dispatch(n, x, b, env, var, cond)
+        self.form(n, x, replace(ctx, lane=var), guard)
         calls = [s for s in b.stmts[start:] if isinstance(s, Call)]
         del b.stmts[start:]
         if len(calls) != 1:
             raise SpecError("a side output is one named layer, block or sequence", n.span)
-        weight = 1.0 if n.loss_weight is None else float(evaluate(n.loss_weight, env.con))
-        b.stmt(SideCall(var, calls[0].attr, x.var, cond is not None))
-        b.sides.append((var, weight, cond is not None))
+        weight = 1.0 if n.loss_weight is None else float(
+            number(evaluate(n.loss_weight, ctx.env.con), n.loss_weight.span))
+        b.stmt(SideCall(var, calls[0].attr, x.var, guard is not None))
+        b.sides.append((var, weight, guard is not None))
         return x
-
-    def _ref(self, name: str, span: SourceSpan, b: Builder) -> Val:
-        if name not in b.names:
-            raise SpecError(f"'{name}' does not name an earlier node in this block", span)
-        return b.names[name]
 
     # -------------------------------------------------------------- layers
 
-    def layer(self, n: Layer, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
-        if n.callee in self.spec.blocks:
-            return self.block_call(n, x, b, env, lane, cond)
-        op = OPS.get(n.callee)
-        if op is None:
-            raise SpecError(f"unknown op or block '{n.callee}'", n.span)
-        ctor = self.op_ctor(n, op, x, env)
-        out = Val(lane, self._op_channels(op, ctor, x), ctor.out_shape)
-        if op.stateful or n.name is not None or cond is not None or is_symbolic(
+    def on_op(self, n: Layer, op: OpDef, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        b = ctx.b
+        ctor = self.op_ctor(n, op, x, ctx)
+        channels = self._op_channels(op, ctor, x)
+        if ctx.numbered:
+            ctx.items.append((n.name, ctor))
+            return Val(x.var, channels, ctor.out_shape)
+        out = Val(ctx.lane, channels, ctor.out_shape)
+        if op.stateful or n.name is not None or guard is not None or is_symbolic(
                 list(ctor.attrs.values())):  # forward cannot see constructor parameters
             attr = self._attr(n, b)
-            b.decl(Decl(attr, ctor, cond, n.span))
-            b.stmt(Call(lane, attr, x.var, ctor, cond is not None))
+            b.decl(Decl(attr, ctor, _cond(guard), n.span))
+            b.stmt(Call(ctx.lane, attr, x.var, ctor, guard is not None))
             return out
         if op.name == "identity":
             return x
-        b.stmt(Functional(lane, op, ctor.attrs, ctor.concrete, x.var, x.shape, ctor.out_shape))
+        b.stmt(Functional(ctx.lane, op, ctor.attrs, ctor.concrete, x.var, x.shape,
+                          ctor.out_shape))
         return out
 
-    def op_ctor(self, n: Layer, op: OpDef, x: Val, env: Env) -> OpCtor:
+    def op_ctor(self, n: Layer, op: OpDef, x: Val, ctx: PCtx) -> OpCtor:
+        env = ctx.env
         args = [env.both(a) for a in n.call.args]
         kwargs = {k: env.both(v) for k, v in n.call.kwargs.items()}
+        con = self.bind_op(op, [a[1] for a in args], {k: v[1] for k, v in kwargs.items()}, n)
+        sym = self.bind_op(op, [a[0] for a in args], {k: v[0] for k, v in kwargs.items()}, n)
+        follows = self.follows(ctx)
+        sym = scale_width(op, sym, n.call, self.width, follows)
+        con = scale_width(op, con, n.call, self.width, follows)
+        if op.width_attr and is_symbolic(sym[op.width_attr]) and "make_divisible" in str(
+                sym[op.width_attr]):
+            self.helpers.add("make_divisible")
         try:
-            sym = op.bind([a[0] for a in args], {k: v[0] for k, v in kwargs.items()}, None)
-            con = op.bind([a[1] for a in args], {k: v[1] for k, v in kwargs.items()}, None)
-            width = env.con.get("width", 1.0)
-            sym = scale_width(op, sym, n.call, width)
-            con = scale_width(op, con, n.call, width)
-            if op.width_attr and is_symbolic(sym[op.width_attr]) and width != 1.0:
-                self.helpers.add("make_divisible")
             out_shape = tuple(op.shape(con, [x.shape]))
         except OpError as exc:
-            raise SpecError(str(exc), n.span, hint=exc.hint) from None
+            if not ctx.dead:
+                raise SpecError(str(exc), n.span, hint=exc.hint) from None
+            out_shape = x.shape  # a part this instance lacks: its shapes are never used
         return OpCtor(op, sym, con, x.channels, x.shape, out_shape)
 
     def _op_channels(self, op: OpDef, ctor: OpCtor, x: Val) -> Any:
@@ -478,100 +522,93 @@ class Planner:
         except (OpError, TypeError, SymbolicValueError):
             return ctor.out_shape[0]
 
-    def block_call(self, n: Layer, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
-        bdef = self.spec.blocks[n.callee]
-        with self._entering(n):
-            return self._block_call(n, bdef, x, b, env, lane, cond)
-
-    @contextmanager
-    def _entering(self, n: Layer) -> Iterator[None]:
-        """Plan inside a block call; a block that calls itself is an error, even one the
-        expander never reached (behind a false condition), instead of endless recursion."""
-        if n.callee in self.stack:
-            chain = " -> ".join([*self.stack, n.callee])
-            raise SpecError(f"block '{n.callee}' calls itself ({chain})", n.span)
-        self.stack.append(n.callee)
-        try:
-            yield
-        finally:
-            self.stack.pop()
-
-    def _block_call(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, env: Env, lane: str,
-                    cond: Any) -> Val:
-        args, inner = self._bind(n, bdef, x, env)
+    def on_block(self, n: Layer, bdef: BlockDef, x: Val, ctx: PCtx,
+                 guard: Guard | None) -> Val:
+        b = ctx.b
+        args, inner = self._bind(n, bdef, x, ctx)
+        stack = (*ctx.stack, bdef.name)
         if n.inline:
-            return self._inline(n, bdef, x, b, inner, lane)
-        ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
+            return self._inline(n, bdef, x, replace(ctx, env=inner, stack=stack))
+        ctor, out = self._block_ctor(n, bdef, x, replace(ctx, stack=stack), args, inner)
+        if ctx.numbered:
+            ctx.items.append((n.name, ctor))
+            return Val(x.var, out.channels, out.shape)
         attr = self._attr(n, b)
-        b.decl(Decl(attr, ctor, cond, n.span))
-        b.stmt(Call(lane, attr, x.var, ctor, cond is not None))
-        return Val(lane, out.channels, out.shape)
+        b.decl(Decl(attr, ctor, _cond(guard), n.span))
+        b.stmt(Call(ctx.lane, attr, x.var, ctor, guard is not None))
+        return Val(ctx.lane, out.channels, out.shape)
 
-    def _block_ctor(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, args: list,
+    def _block_ctor(self, n: Layer, bdef: BlockDef, x: Val, ctx: PCtx, args: list,
                     inner: Env) -> tuple[BlockCtor, Val]:
         """The constructor of a block call and its output; plans the block's class."""
-        out = self._block_output(bdef, inner, x)
-        if b.emit:
-            self._plan_block(bdef, inner.con, x.shape, n.span)
-        return BlockCtor(self.block_class[bdef.name], x.channels, args), out
+        probe = PCtx(self._builder(bdef.body, emit=False), inner, "x", stack=ctx.stack,
+                     dead=ctx.dead)
+        out = self.node(bdef.body, Val("x", x.channels, x.shape), probe)
+        cls = self.block_class[bdef.name]
+        if ctx.b.emit:
+            cls = self._plan_block(bdef, inner.con, x.shape, n.span, ctx)
+        return BlockCtor(cls, x.channels, args), out
 
-    def _inline(self, n: Layer, bdef: BlockDef, x: Val, b: Builder, env: Env,
-                lane: str) -> Val:
+    def _inline(self, n: Layer, bdef: BlockDef, x: Val, ctx: PCtx) -> Val:
         """A macro: the block's layers become attributes of the caller, named after ``n``."""
-        from .expand import mangle
-
+        b = ctx.b
         prefix = self._attr(n, b)
         inner = self._builder(bdef.body, emit=b.emit)
         inner = replace(inner, decls=b.decls, stmts=b.stmts, attrs=b.attrs, vars=b.vars,
                         mangle=prefix, top=False)
         inner.autonames = {k: mangle(prefix, v) for k, v in inner.autonames.items()}
-        return self.walk(bdef.body, x, inner, env, lane)
+        return self.node(bdef.body, x, replace(ctx, b=inner))
 
-    def _bind(self, n: Layer, bdef: BlockDef, x: Val, env: Env) -> tuple[list, Env]:
-        names = [p.name for p in bdef.params]
-        given = dict(zip(names, n.call.args, strict=False))
-        for key, value in n.call.kwargs.items():
-            if key not in names:
-                raise SpecError(f"block '{bdef.name}' has no parameter '{key}'", value.span)
-            given[key] = value
+    def _bind(self, n: Layer, bdef: BlockDef, x: Val, ctx: PCtx) -> tuple[list, Env]:
+        given = self.bind_block(n, bdef)
+        env, follows, own = ctx.env, self.follows(ctx), self.own_follows(bdef)
         inner = Env({"width": env.sym.get("width", 1.0), "in_channels": x.channels},
                     {"width": env.con.get("width", 1.0), "in_channels": x.shape[0]})
         args = []
-        for i, p in enumerate(bdef.params):
+        for p in bdef.params:
+            expr, by_keyword = given.get(p.name, (p.default, False))
+            sym, con = (env if p.name in given else inner).both(expr)
+            scope = follows if p.name in given else own
+            sym = self.scale_arg(bdef, p.name, sym, expr, scope)
+            con = self.scale_arg(bdef, p.name, con, expr, scope)
+            if is_symbolic(sym) and "make_divisible" in str(sym):
+                self.helpers.add("make_divisible")
             if p.name in given:
-                sym, con = env.both(given[p.name])
-                args.append((p.name, sym, i >= len(n.call.args)))
-            elif p.default is not None:
-                sym, con = inner.both(p.default)
-            else:
-                raise SpecError(f"block '{bdef.name}' is missing its argument '{p.name}'",
-                                n.span)
+                args.append((p.name, sym, by_keyword))
             inner.sym[p.name], inner.con[p.name] = sym, con
         return args, inner
 
-    def _block_output(self, bdef: BlockDef, inner: Env, x: Val) -> Val:
-        probe = self._builder(bdef.body, emit=False)
-        return self.walk(bdef.body, Val("x", x.channels, x.shape), probe, inner, "x")
+    def _plan_block(self, bdef: BlockDef, con: dict, shape: tuple, span: SourceSpan,
+                    ctx: PCtx) -> str:
+        """Plan one instance's class; the class name its call constructs.
 
-    def _plan_block(self, bdef: BlockDef, con: dict, shape: tuple, span: SourceSpan) -> None:
-        plan = self.plan_block(bdef, con, shape)
+        Instances that need different code (a ``linear`` after a ``flatten`` at two input
+        sizes) get one class each, named after their input size.
+        """
+        plan = self.plan_block(bdef, con, shape, ctx)
         signature = class_signature(plan)
-        if bdef.name not in self.signatures:
-            self.signatures[bdef.name] = (signature, span)
-            self.plans[bdef.name] = plan
-            self.order.append(bdef.name)
-        elif self.signatures[bdef.name][0] == signature:
-            _merge_types(self.plans[bdef.name], plan)
-        else:
-            first = self.signatures[bdef.name][1]
-            raise SpecError(
-                f"block '{bdef.name}' cannot be generated as one class: this instance "
-                "differs from the first one "
-                f"({_difference(self.signatures[bdef.name][0], signature)})",
-                span, notes=[("first instance", first)],
-                hint="make the differing value a block parameter")
+        variants = self.variants.setdefault(bdef.name, [])
+        for known, cls, _ in variants:
+            if known == signature:
+                _merge_types(self.plans[cls], plan)
+                return cls
+        cls = self.block_class[bdef.name]
+        if variants:
+            sizes = {fmt_shape(self.plans[c].input_shape[1:]) for _, c, _ in variants}
+            size = fmt_shape(shape[1:])
+            cls = self.class_names.fresh(f"{cls}_{size}" if size not in sizes else cls)
+            plan.doc += "\n\n" + textwrap.fill(
+                f"The {bdef.name} block as built for a {fmt_shape(shape)} input: its "
+                f"instances need different layers (e.g. a linear layer after a flatten), "
+                f"so each kind has its own class.", 88)
+        plan.input_shape = shape
+        plan.name = cls
+        variants.append((signature, cls, span))
+        self.plans[cls] = plan
+        self.order.append(cls)
+        return cls
 
-    def plan_block(self, bdef: BlockDef, con: dict, shape: tuple) -> ClassPlan:
+    def plan_block(self, bdef: BlockDef, con: dict, shape: tuple, ctx: PCtx) -> ClassPlan:
         sym = {p.name: Sym(p.name) for p in bdef.params}
         env = Env({"width": con.get("width", 1.0), "in_channels": Sym("in_channels"), **sym},
                   dict(con))
@@ -581,14 +618,15 @@ class Planner:
         for p in bdef.params:
             b.vars.reserve(p.name)
         x = Val("x", Sym("in_channels"), shape)
-        out = self.walk(bdef.body, x, b, env, "x")
+        out = self.node(bdef.body, x, PCtx(b, env, "x", stack=ctx.stack, dead=ctx.dead))
         params = [Param("in_channels", "int")]
         defaults = []
         for p in bdef.params:
             value = con.get(p.name)
             default = None
             if p.default is not None:
-                dsym = evaluate(p.default, env.sym)
+                dsym = self.scale_arg(bdef, p.name, evaluate(p.default, env.sym), p.default,
+                                      self.own_follows(bdef))
                 if is_symbolic(dsym):
                     default = "None"
                     defaults.append((p.name, to_code(dsym)))
@@ -601,136 +639,128 @@ class Planner:
 
     # -------------------------------------------------------------- containers
 
-    def container(self, n: Node, x: Val, b: Builder, env: Env, lane: str, cond: Any) -> Val:
-        attr = self._attr(n, b)
-        items: list[tuple[str | None, Any]] = []
-        out = self._items(n, x, b, env, items)
-        _check_listed(items, n)
-        b.decl(Decl(attr, SeqCtor(items), cond, n.span))
-        b.stmt(Call(lane, attr, x.var, None, cond is not None))
-        return Val(lane, out.channels, out.shape)
-
-    def _items(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
-        if isinstance(n, Seq):
-            for item in n.items:
-                x = self._item(item, x, b, env, items)
-            return x
-        if isinstance(n, Repeat):
-            return self._repeat(n, x, b, env, items)
-        raise SpecError("a named sequence holds layers only", n.span,
-                        hint="define a block for this part and call it")
-
-    def _item(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
-        if n.side or n.source is not None:
-            raise SpecError("items of a named sequence cannot be side outputs or read "
-                            "another node", n.span)
-        if n.when is None:
-            return self._item_body(n, x, b, env, items)
-        sym, con = env.both(n.when)
-        if not is_symbolic(sym):
-            return self._item_body(n, x, b, env, items) if sym else x
+    def on_seq(self, n: Seq, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        if n.name is None:
+            return super().on_seq(n, x, ctx, guard)
+        if not ctx.numbered:
+            return self.container(n, x, ctx, guard)
         sub: list = []
-        out = self._item_body(n, x, b, env, sub)
-        items.append(Conditional(sym, sub))
-        return _guarded_flow(x, out, sym, con)
-
-    def _item_body(self, n: Node, x: Val, b: Builder, env: Env, items: list) -> Val:
-        if isinstance(n, Seq) and n.name is None:
-            return self._items(n, x, b, env, items)
-        if isinstance(n, Repeat) and n.name is None:
-            return self._repeat(n, x, b, env, items)
-        if isinstance(n, (Seq, Repeat)):
-            sub: list = []
-            out = self._items(n, x, b, env, sub)
-            _check_listed(sub, n)
-            items.append((n.name, SeqCtor(sub)))
-            return out
-        if not isinstance(n, Layer):
-            raise SpecError("a named sequence holds layers only", n.span,
-                            hint="define a block for this part and call it")
-        ctor, out = self._layer_ctor(n, x, b, env)
-        items.append((n.name, ctor))
+        out = super().on_seq(n, x, replace(ctx, items=sub), None)
+        _check_listed(sub, n)
+        ctx.items.append((n.name, SeqCtor(sub)))
         return out
 
-    def _layer_ctor(self, n: Layer, x: Val, b: Builder, env: Env) -> tuple[Any, Val]:
-        if n.callee in self.spec.blocks:
-            bdef = self.spec.blocks[n.callee]
-            with self._entering(n):
-                args, inner = self._bind(n, bdef, x, env)
-                ctor, out = self._block_ctor(n, bdef, x, b, args, inner)
-            return ctor, Val(x.var, out.channels, out.shape)
-        op = OPS.get(n.callee)
-        if op is None:
-            raise SpecError(f"unknown op or block '{n.callee}'", n.span)
-        if not op.module:
-            raise SpecError(f"'{op.name}' is a learned tensor of its module, not a layer: it "
-                            "needs a name in a block or network body, not a place in a named "
-                            "sequence or repeat", n.span)
-        ctor = self.op_ctor(n, op, x, env)
-        return ctor, Val(x.var, self._op_channels(op, ctor, x), ctor.out_shape)
+    def on_repeat(self, n: Repeat, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        if not ctx.numbered:
+            return self.container(n, x, ctx, guard)
+        if n.name is None:
+            return self._repeat(n, x, ctx)
+        sub: list = []
+        out = self._repeat(n, x, replace(ctx, items=sub))
+        _check_listed(sub, n)
+        ctx.items.append((n.name, SeqCtor(sub)))
+        return out
 
-    def _repeat(self, n: Repeat, x: Val, b: Builder, env: Env, items: list) -> Val:
-        sym, con = env.both(n.count)
-        if not isinstance(con, int) or isinstance(con, bool) or con < 0:
-            raise SpecError(f"repeat count must be a whole number, found {con!r}", n.count.span)
+    def container(self, n: Seq | Repeat, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        """A named sequence or a repeat: one numbered container attribute."""
+        b = ctx.b
+        attr = self._attr(n, b)
+        items: list = []
+        inner = replace(ctx, items=items)
+        out = super().on_seq(n, x, inner, None) if isinstance(n, Seq) else \
+            self._repeat(n, x, inner)
+        _check_listed(items, n)
+        b.decl(Decl(attr, SeqCtor(items), _cond(guard), n.span))
+        b.stmt(Call(ctx.lane, attr, x.var, None, guard is not None))
+        return Val(ctx.lane, out.channels, out.shape)
+
+    def _repeat(self, n: Repeat, x: Val, ctx: PCtx) -> Val:
+        """The copies of a repeat's body, spliced into the container being filled."""
+        sym, con = ctx.env.both(n.count)
+        con = repeat_count(con, n.count.span)
         if con == 0 and not is_symbolic(sym):
             return x
         if n.index is not None:
-            return self._indexed_repeat(n, x, b, env, items, sym, con)
-        if isinstance(n.body, Layer):
-            ctor, out = self._layer_ctor(n.body, x, b, env)
+            return self._indexed_repeat(n, x, ctx, sym, con)
+        if isinstance(n.body, Layer) and n.body.when is None and n.body.name is None:
+            first: list = []
+            out = self.node(n.body, x, replace(ctx, items=first, dead=ctx.dead or not con))
             if _same(out.channels, x.channels) and (is_symbolic(sym) or con > 1):
-                items.append((None, Repeated(ctor, sym)))
+                ctx.items.append((None, Repeated(first[0][1], sym)))
                 return out if con else x
         if not is_symbolic(sym):
             for _ in range(con):
-                x = self._item(n.body, x, b, env, items)
+                x = self.node(n.body, x, ctx)
             return x
-        sub: list = []
-        out = self._item(n.body, x, b, env, sub)
-        if not _same(out.channels, x.channels):
-            raise SpecError("a repeat whose count is a parameter needs a body that keeps "
-                            "the channel count", n.span)
-        items.append(Loop(sym, sub))
-        for _ in range(con - 1):
-            out = self._item(n.body, out, b, env, [])
-        return out if con else x
+        return self._loop(n, x, ctx, sym, con)
 
-    def _indexed_repeat(self, n: Repeat, x: Val, b: Builder, env: Env, items: list,
-                        sym: Any, con: int) -> Val:
+    def _indexed_repeat(self, n: Repeat, x: Val, ctx: PCtx, sym: Any, con: int) -> Val:
         """A repeat whose body reads its copy's number (``index``), e.g. a drop-path rate."""
         if not is_symbolic(sym):
             for i in range(con):
-                x = self._item(n.body, x, b, _indexed(env, n.index, i, i), items)
+                x = self.node(n.body, x, replace(ctx, env=_indexed(ctx.env, n.index, i, i)))
             return x
         sub: list = []
-        out = self._item(n.body, x, b, _indexed(env, n.index, Sym(n.index), 0), sub)
+        out = self.node(n.body, x, replace(ctx, items=sub, dead=ctx.dead or not con,
+                                           env=_indexed(ctx.env, n.index, Sym(n.index), 0)))
         if not _same(out.channels, x.channels):
             raise SpecError("a repeat whose count is a parameter needs a body that keeps "
                             "the channel count", n.span)
-        items.append(Loop(sym, sub, n.index))
+        ctx.items.append(Loop(sym, sub, n.index))
         for i in range(1, con):
-            out = self._item(n.body, out, b, _indexed(env, n.index, i, i), [])
+            out = self.node(n.body, out, replace(ctx, items=[],
+                                                 env=_indexed(ctx.env, n.index, i, i)))
         return out if con else x
+
+    def _loop(self, n: Repeat, x: Val, ctx: PCtx, sym: Any, con: int) -> Val:
+        """A repeat whose count is a block parameter: a loop in the constructor.
+
+        A body that changes the channel count once (``conv(8, 3)`` on any input) becomes
+        its first copy, built when the count is positive, then a loop over the rest.
+        """
+        first: list = []
+        out = self.node(n.body, x, replace(ctx, items=first, dead=ctx.dead or con < 1))
+        if _same(out.channels, x.channels):
+            ctx.items.append(Loop(sym, first))
+            for _ in range(con - 1):
+                out = self.node(n.body, out, replace(ctx, items=[]))
+            return out if con else x
+        rest: list = []
+        out2 = self.node(n.body, out, replace(ctx, items=rest, dead=ctx.dead or con < 2))
+        if not _same(out2.channels, out.channels):
+            raise SpecError("a repeat whose count is a block parameter needs a body whose "
+                            "output channels do not depend on its input", n.span,
+                            hint="write the channel count of the body's last layer without "
+                                 "in_channels, or make the count a number")
+        positive = binary_sym(">", sym, 0)
+        ctx.items += [Conditional(positive, first), Loop(binary_sym("-", sym, 1), rest)]
+        for _ in range(con - 2):
+            out2 = self.node(n.body, out2, replace(ctx, items=[]))
+        result = x if con == 0 else (out if con == 1 else out2)
+        return _guarded_flow(x, Val(result.var, out.channels, result.shape), positive, con > 0)
 
     # -------------------------------------------------------------- merges
 
-    def concat(self, n: Concat, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        inputs = self._split(n, x, b, env) if n.split is not None else [x] * len(n.branches)
-        outs = self._branches(n.branches, inputs, b, env, "branch")
-        shape = OPS["concat"].shape({}, [o.shape for o in outs])
+    def on_concat(self, n: Concat, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        inputs = self._split(n, x, ctx) if n.split is not None else [x] * len(n.branches)
+        outs = self._branches(n.branches, inputs, ctx, "branch")
+        try:
+            shape = OPS["concat"].shape({}, [o.shape for o in outs])
+        except OpError as exc:
+            if not ctx.dead:
+                raise SpecError(str(exc), n.span, hint=exc.hint) from None
+            shape = outs[0].shape
         channels = _sum(o.channels for o in outs)
         if n.split is not None and all(_same(o.channels, i.channels)
                                        for o, i in zip(outs, inputs, strict=True)):
             channels = x.channels  # each branch keeps its slice: the input's channels
-        b.stmt(Cat(lane, [o.var for o in outs]))
-        return Val(lane, channels, shape)
+        ctx.b.stmt(Cat(ctx.lane, [o.var for o in outs]))
+        return Val(ctx.lane, channels, shape)
 
-    def _split(self, n: Concat, x: Val, b: Builder, env: Env) -> list[Val]:
+    def _split(self, n: Concat, x: Val, ctx: PCtx) -> list[Val]:
         """``x_a, x_b, ... = torch.split(x, sizes, dim=1)``: one input per branch."""
-        from .expand import split_sizes
-
-        sym, con = env.both(n.split)
+        b = ctx.b
+        sym, con = ctx.env.both(n.split)
         sizes = split_sizes(con, len(n.branches), x.shape[0], n.split.span)
         sym = list(sym) if isinstance(sym, (list, tuple)) else sizes
         attr = None
@@ -743,52 +773,56 @@ class Planner:
         return [Val(v, c, (size, *x.shape[1:]))
                 for v, c, size in zip(names, sym, sizes, strict=True)]
 
-    def _branches(self, branches: list[Node], inputs: list[Val], b: Builder, env: Env,
-                  default: str, leading_name_only: bool = False) -> list[Val]:
+    def _branches(self, branches: list[Node], inputs: list[Val], ctx: PCtx, default: str,
+                  leading_name_only: bool = False) -> list[Val]:
+        b = ctx.b
         outs = []
         for i, (branch, x) in enumerate(zip(branches, inputs, strict=True)):
             fallback = default if i == 0 and leading_name_only else f"{default}{i}"
             base = _branch_name(branch, fallback, leading_name_only)
             if b.mangle is not None and base.startswith("_"):
-                from .expand import mangle
-
                 base = mangle(b.mangle, base)
             var = b.vars.fresh(base)
-            outs.append(self.walk(branch, x, b, env, var))
+            outs.append(self.node(branch, x, replace(ctx, lane=var)))
         return outs
 
-    def add(self, n: Add, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        outs = self._branches(n.branches, [x] * len(n.branches), b, env, "out",
+    def on_add(self, n: Add, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        b, lane = ctx.b, ctx.lane
+        outs = self._branches(n.branches, [x] * len(n.branches), ctx, "out",
                               leading_name_only=True)
-        shape = self._broadcast("add", outs, n)
+        shape = self._broadcast("add", outs, n, ctx)
         scale_attr = None
         if n.scale is not None:
-            sym, _ = env.both(n.scale)
+            sym, _ = ctx.env.both(n.scale)
             scale_attr = b.attrs.fresh("scale")
             b.decl(Decl(scale_attr, sym, None, n.scale.span))
         b.stmt(Sum(lane, [o.var for o in outs], scale_attr))
         out = Val(lane, _channels_of(outs, shape), shape)
         if n.act is not None:
-            out = self._activation(n, out, b, env, lane)
+            out = self._activation(n, out, ctx)
         return out
 
-    def mul(self, n: Mul, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        outs = self._branches(n.branches, [x] * len(n.branches), b, env, "out",
+    def on_mul(self, n: Mul, x: Val, ctx: PCtx, guard: Guard | None) -> Val:
+        outs = self._branches(n.branches, [x] * len(n.branches), ctx, "out",
                               leading_name_only=True)
         if len(outs) == 1:
             return outs[0]
-        shape = self._broadcast("mul", outs, n)
-        b.stmt(Prod(lane, [o.var for o in outs]))
-        return Val(lane, _channels_of(outs, shape), shape)
+        shape = self._broadcast("mul", outs, n, ctx)
+        ctx.b.stmt(Prod(ctx.lane, [o.var for o in outs]))
+        return Val(ctx.lane, _channels_of(outs, shape), shape)
 
-    def _broadcast(self, op: str, outs: list[Val], n: Node) -> tuple:
+    def _broadcast(self, op: str, outs: list[Val], n: Node, ctx: PCtx) -> tuple:
+        """The shape of an elementwise merge; unchecked in a part this instance lacks."""
         try:
             return broadcast_shape(op, [o.shape for o in outs])
         except OpError as exc:
+            if ctx.dead:
+                return outs[0].shape
             raise SpecError(str(exc), n.span, hint=exc.hint) from None
 
-    def _activation(self, n: Add, x: Val, b: Builder, env: Env, lane: str) -> Val:
-        sym, con = env.both(n.act)
+    def _activation(self, n: Add, x: Val, ctx: PCtx) -> Val:
+        b, lane = ctx.b, ctx.lane
+        sym, con = ctx.env.both(n.act)
         cond = None
         if isinstance(sym, Sym) and sym.parts and isinstance(sym.parts[0], str) \
                 and sym.parts[2] is None:
@@ -796,11 +830,9 @@ class Planner:
         elif is_symbolic(sym):
             raise SpecError("'act' must be an activation name or 'name if condition'",
                             n.act.span)
-        if sym is None:
+        op = activation(sym, n.act.span)
+        if op is None:
             return x
-        op = OPS.get(sym) if isinstance(sym, str) else None
-        if op is None or op.kind != "act":
-            raise SpecError(f"'act' must name an activation, found {sym!r}", n.act.span)
         attr = b.attrs.fresh(op.name)
         ctor = OpCtor(op, op.bind([], {}, None), op.bind([], {}, None), x.channels, x.shape,
                       x.shape)
@@ -813,19 +845,29 @@ class Planner:
     def _attr(self, n: Node, b: Builder) -> str:
         name = n.name or b.autonames.get(id(n))
         if n.name is not None and b.mangle is not None:
-            from .expand import mangle
-
             name = mangle(b.mangle, n.name)
             b.attrs.reserve(name)
         if name is None:
             name = b.attrs.fresh(snake(getattr(n, "callee", "layers")))
-        if name in MODULE_ATTRIBUTES:
-            raise SpecError(f"'{name}' cannot name a layer: it is an attribute of every "
-                            "module", n.span)
-        return name
+        return self.check_attr(name, n.span)
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _cond(guard: Guard | None) -> Any:
+    return None if guard is None else guard.sym
+
+
+def _is_module(ctor: Any) -> bool:
+    return isinstance(ctor, (OpCtor, BlockCtor, SeqCtor))
+
+
+def _guards_itself(n: Node) -> bool:
+    """Layers and containers become one optional attribute (``self.skip = None``)."""
+    if isinstance(n, Layer):
+        return not n.inline
+    return isinstance(n, Repeat) or (isinstance(n, Seq) and n.name is not None)
 
 
 def _merge_types(into: ClassPlan, other: ClassPlan) -> None:
@@ -865,13 +907,6 @@ def _block_doc(bdef: BlockDef) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def _guarded_flow(x: Val, out: Val, cond: Any, present: bool) -> Val:
-    """The value after a part that only exists when ``cond`` holds."""
-    channels = out.channels if _same(out.channels, x.channels) else Sym(
-        f"{to_code(out.channels)} if {to_code(cond)} else {to_code(x.channels)}", 0)
-    return Val(out.var, channels, out.shape if present else x.shape)
-
-
 def _indexed(env: Env, name: str, sym: Any, con: Any) -> Env:
     """``env`` with a repeat's index bound (symbolic and concrete)."""
     return Env({**env.sym, name: sym}, {**env.con, name: con})
@@ -880,6 +915,13 @@ def _indexed(env: Env, name: str, sym: Any, con: Any) -> Env:
 def _channels_of(outs: list[Val], shape: tuple) -> Any:
     """The (symbolic) channels of a broadcast merge: a branch that has all of them."""
     return next((o.channels for o in outs if o.shape[0] == shape[0]), outs[0].channels)
+
+
+def _guarded_flow(x: Val, out: Val, cond: Any, present: bool) -> Val:
+    """The value after a part that only exists when ``cond`` holds."""
+    channels = out.channels if _same(out.channels, x.channels) else Sym(
+        f"{to_code(out.channels)} if {to_code(cond)} else {to_code(x.channels)}", 0)
+    return Val(out.var, channels, out.shape if present else x.shape)
 
 
 def _camel(name: str) -> str:
@@ -954,13 +996,6 @@ def _shape_comment(shape: tuple) -> str:
     return "N x " + " x ".join(str(d) for d in shape)
 
 
-def _difference(a: str, b: str) -> str:
-    for la, lb in zip(a.splitlines(), b.splitlines(), strict=False):
-        if la != lb:
-            return f"'{la.strip()}' vs '{lb.strip()}'"
-    return "different structure"
-
-
 def class_signature(plan: ClassPlan) -> str:
     """A text that is equal for two plans exactly when they generate the same class."""
     lines = [f"{p.name} = {p.default}" for p in plan.params]
@@ -1014,6 +1049,7 @@ def _padding_text(item: Any) -> str:
         return ""
     if is_symbolic(item.attrs["pad"]):
         return ""
-    from .ops import conv_padding
-
+    if same_at_stride_one(item.attrs) and is_symbolic([item.attrs["kernel"],
+                                                      item.attrs["dilation"]]):
+        return " pad=same"
     return f" pad{conv_padding(item.concrete, item.in_shape[1:])}"

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import SourceSpan, SpecError
+from .errors import SourceSpan, SpecError, did_you_mean
 from .expr import CallExpr, Expr, Name, parse
 
 FORMAT_VERSION = 1
@@ -368,7 +368,7 @@ def _located(err: dict, doc: Any, path: str) -> SpecError:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
-        hint = _did_you_mean(key, TopLevel.model_fields)
+        hint = did_you_mean(key, TopLevel.model_fields)
         return SpecError(f"unknown key '{key}'", doc.key_span(key), hint=hint)
     if err["type"] == "missing":
         return SpecError(f"missing required key '{loc[-1]}'", doc.span)
@@ -394,12 +394,6 @@ def _child_span(parent: Any, part: Any, default: SourceSpan) -> SourceSpan:
     if hasattr(parent, "item_span") and isinstance(part, int):
         return parent.item_span(part)
     return default
-
-
-def _did_you_mean(word: str, choices: Any) -> str | None:
-    from .expr import did_you_mean
-
-    return did_you_mean(word, choices)
 
 
 # ---------------------------------------------------------------------------- bodies
@@ -474,9 +468,48 @@ def _mapping(value: dict, span: SourceSpan) -> Node:
     if not forms and not names:
         raise SpecError("this mapping has no layer: expected 'name: layer' or one of "
                         + ", ".join(FORM_KEYS), span)
+    for key in names:
+        _check_near_keyword(key, value.key_span(key))
     node = _named(value, names[0]) if names else _form(value, forms[0], span)
     _modifiers(node, value, forms[0] if forms else None)
     return node
+
+
+def near_keyword(key: str) -> str | None:
+    """The form or modifier keyword a body key misspells (one letter added, dropped,
+    changed or swapped), or None. Keywords with a number are ordinary layer names.
+
+    >>> near_keyword("concatt"), near_keyword("repeats"), near_keyword("when_")
+    ('concat', 'repeat', 'when')
+    >>> [near_keyword(k) for k in ("se", "fc", "act1", "add_1", "same", "sides")]
+    [None, None, None, None, None, 'side']
+    """
+    if key in RESERVED or len(key) < 4 or re.fullmatch(r"[a-z_]+_?\d+", key):
+        return None
+    return next((word for word in (*FORM_KEYS, *MODIFIER_KEYS) if _one_edit(key, word)),
+                None)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter added, dropped, changed, or two swapped
+    (changed only in words of five letters or more: ``same`` is not a typo of ``name``)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return (len(diff) == 1 and len(b) > 4) or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def _check_near_keyword(key: str, span: SourceSpan) -> None:
+    word = near_keyword(key)
+    if word is not None:
+        raise SpecError(f"'{key}' is read as a layer name, but it looks like the keyword "
+                        f"'{word}'", span,
+                        hint=f"did you mean '{word}'? To name a layer '{key}', write "
+                             f"'name: {key}' next to its form (e.g. 'seq:')")
 
 
 def _named(value: dict, name: str) -> Node:

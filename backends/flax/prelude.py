@@ -37,12 +37,15 @@ def _pair(value) -> tuple:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def _padding(pad) -> tuple:
-    """PyTorch conv padding (int, (h, w) or (top, bottom, left, right)) for ``nnx.Conv``.
+def _padding(pad) -> tuple | str:
+    """PyTorch conv padding (int, (h, w), (top, bottom, left, right), 'same' or 'valid')
+    for ``nnx.Conv``; 'same' is PyTorch's (stride 1), which is XLA's 'SAME' there.
 
-    >>> _padding(1), _padding((0, 3))
-    (((1, 1), (1, 1)), ((0, 0), (3, 3)))
+    >>> _padding(1), _padding((0, 3)), _padding("same")
+    (((1, 1), (1, 1)), ((0, 0), (3, 3)), 'SAME')
     """
+    if isinstance(pad, str):
+        return pad.upper()
     if isinstance(pad, int):
         return ((pad, pad), (pad, pad))
     if len(pad) == 4:

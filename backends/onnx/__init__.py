@@ -24,7 +24,7 @@ PRODUCER = "inceptdsl"
 def export(spec: Any, state: dict | None = None, optimize: str | None = None,
            seed: int = 0):
     """The ONNX model of a spec (see the module doc)."""
-    from inceptdsl.analysis import analyze
+    from inceptdsl.pipeline import analyze
     from inceptdsl.state import fit_state, initial_state
 
     graph = analyze(spec).network.graph

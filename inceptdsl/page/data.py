@@ -4,7 +4,7 @@ Every page node is a scope of the IR (a block instance, a named sequence such as
 ``repeat``, a layer) or an op that a scope holds directly (a block's concat, add or relu).
 Each op belongs to exactly one leaf, so the costs of any set of siblings add up, and the
 top-level nodes add up to the network's totals. Costs come from the same analysis as
-``summary --json`` (:func:`inceptdsl.analysis.analyze`), so they agree to the unit.
+``summary --json`` (:func:`inceptdsl.pipeline.analyze`), so they agree to the unit.
 
 >>> from inceptdsl.loader import load
 >>> page = page_data(load("inception_resnet_v2"))
@@ -20,11 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..analysis import Report, analyze
+from ..analysis import Report
 from ..diagram import BLOCK_FILLS, KIND_STYLE, _args, fmt_shape, op_summary
 from ..ir import Graph, Scope
 from ..ops import OPS
 from ..passes.cost import totals
+from ..pipeline import analyze
 from ..spec import Spec
 
 # one row per node; the page's script reads them by these names
