@@ -104,3 +104,10 @@ def table(report: Report) -> str:
         out.append(f"side output  {side['name']}: {fmt_shape(side['output'])} "
                    f"(training only, loss weight {side['loss_weight']:g})")
     return "\n".join(out)
+
+
+def analyze(spec: Any, depth: int = 1) -> Report:
+    """The pipeline up to lint, under its first name: :func:`inceptdsl.pipeline.analyze`."""
+    from .pipeline import analyze as run  # pipeline imports this module: import when called
+
+    return run(spec, depth)
