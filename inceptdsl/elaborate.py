@@ -31,7 +31,7 @@ from typing import Any
 from .errors import SourceSpan, SpecError, did_you_mean
 from .expr import Expr, names_in
 from .naming import MODULE_ATTRIBUTES
-from .ops import FORM_OPS, OPS, OpDef, OpError, channel_arg, scale_channels
+from .ops import FORM_OPS, OPS, Attr, OpDef, OpError, channel_arg, scale_channels
 from .spec import Add, BlockDef, Concat, Layer, Mul, Node, Ref, Repeat, Seq, Spec
 
 MAX_REPEAT = 10_000
@@ -207,7 +207,8 @@ class Elaborator:
         here (a channel count scales once, where it is written)."""
         if name not in self.channel_params[bdef.name]:
             return value
-        return scale_channels(value, written, follows, self.width)
+        return scale_channels(value, written, follows, self.width,
+                              limits=(bdef.name, Attr(name, "pos")))
 
     def own_follows(self, bdef: BlockDef) -> frozenset[str]:
         """What a block's parameter defaults may follow: its input and other parameters."""

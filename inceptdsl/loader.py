@@ -250,14 +250,14 @@ def build_spec(doc: YMap, path: str) -> Spec:
             check_param_name(key, "parameter name")
         except ValueError as exc:
             errors.add(SpecError(str(exc), doc["params"].key_span(key)))
-        if key in KNOBS:
+        if problem := value_problem(str(key), value):
+            errors.add(SpecError(problem, span))
+        elif key in KNOBS:
             errors.add(SpecError(f"'{key}' is a global knob, not a parameter: every spec has "
                                  f"it; set it with --set {key}=VALUE",
                                  doc["params"].key_span(key),
                                  hint="a width knob scales every channel count where it is "
                                       "written and is built into the generated code"))
-        elif problem := value_problem(str(key), value):
-            errors.add(SpecError(problem, span))
         params[str(key)] = ParamValue(_plain(value), span)
     blocks: dict[str, BlockDef] = {}
     raw_blocks = doc.get("blocks") or YMap()
