@@ -206,6 +206,31 @@ def scalar(text: str, span: SourceSpan) -> Any:
     return YStr(text, span)
 
 
+def _list_items(text: str) -> list[tuple[int, int]] | None:
+    """The (start, end) offsets of the items of a one-level ``[a, b]`` list, else None.
+
+    >>> _list_items("[n - 3 * g, g]"), _list_items("2 * [1]"), _list_items("[]")
+    ([(1, 10), (12, 13)], None, [])
+    """
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    if not text[1:-1].strip():
+        return []
+    items, depth, start = [], 0, 1
+    for i, ch in enumerate(text[1:-1], 1):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0 or ch in "[]" and depth == 0 or ch in "'\"":
+            return None
+        if ch == "," and depth == 0:
+            items.append((start, i))
+            start = i + 1
+    items.append((start, len(text) - 1))
+    items = [(a + len(text[a:b]) - len(text[a:b].lstrip()),
+              b - len(text[a:b]) + len(text[a:b].rstrip())) for a, b in items]
+    return None if any(a >= b for a, b in items) else items
+
+
 class _Builder:
     """Turns the lark tree into the located document (YMap / YList / YStr)."""
 
@@ -381,9 +406,18 @@ class _Builder:
         return text
 
     def expr_value(self, tree: Any) -> Any:
-        """A modifier value or repeat count: a plain scalar if it is one, else the text."""
+        """A modifier value or repeat count: a plain scalar if it is one, a list if it is
+        written as ``[a, b]`` (as YAML reads it), else the text."""
         text = self.expr(tree)
-        return scalar(str(text), text.span) if len(tree.children) == 1 else text
+        if len(tree.children) == 1:
+            return scalar(str(text), text.span)
+        items = _list_items(str(text))
+        if items is None or text.span.end_line != text.span.line:
+            return text
+        spans = [SourceSpan(text.span.path, text.span.line, text.span.col + start,
+                            text.span.line, text.span.col + end) for start, end in items]
+        values = [scalar(str(text)[a:b], sp) for (a, b), sp in zip(items, spans, strict=True)]
+        return _new_list(values, spans, text.span)
 
     # ------------------------------------------------------------ bodies
 

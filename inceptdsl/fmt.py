@@ -507,7 +507,7 @@ class DslPrinter(Printer):
         if verb == "set":
             if not isinstance(operand, dict) or not operand:
                 raise _cannot("'set' takes a mapping of arguments", operand, operand_span)
-            values = ", ".join(f"{self.key(k, operand)}: {self.scalar(v)}"
+            values = ", ".join(f"{self.key(k, operand)}: {self.modifier(v)}"
                                for k, v in operand.items())
             return f"set {where} {{{values}}}", None
         if not isinstance(operand, (str, list, dict)):

@@ -36,7 +36,7 @@ def json_schema() -> dict[str, Any]:
 
     >>> s = json_schema()
     >>> s["properties"]["body"]["items"], sorted(s["$defs"])[:3]
-    ({'$ref': '#/$defs/node'}, ['expression', 'form', 'identifier'])
+    ({'$ref': '#/$defs/node'}, ['edit', 'expression', 'form'])
     """
     schema = TopLevel.model_json_schema()
     schema.pop("required", None)

@@ -92,7 +92,7 @@ def helper_closure(names: set[str]) -> list[str]:
     """The helpers needed for ``names``, in prelude order.
 
     >>> helper_closure({"MaxPool2d"})
-    ['_pair', '_pool_window', 'max_pool2d', 'MaxPool2d']
+    ['_pair', '_pool_pads', '_pool_window', 'max_pool2d', 'MaxPool2d']
     """
     _, uses, order = prelude()
     todo, seen = list(names), set()
