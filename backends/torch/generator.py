@@ -39,6 +39,23 @@ _ACTIVATIONS |= {  # the other lowerings of one line
     "adaptive_maxpool": ("nn.AdaptiveMaxPool2d({size})", "F.adaptive_max_pool2d({x}, {size})"),
 }
 
+# Keras's BatchNormalization(scale=False), for maps (2d) and vectors (1d).
+_NO_SCALE = '''
+class BatchNorm{d}NoScale(nn.BatchNorm{d}):
+    """``nn.BatchNorm{d}`` that learns a shift (``bias``) but no scale, like Keras's
+    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
+
+    def __init__(self, num_features: int, **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        del self.weight
+        self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+'''
+
 _HELPERS = {
     "make_divisible": '''
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -162,36 +179,8 @@ class Pool2dPadded(nn.Module):
         return pool2d_padded(x, self.kind, self.kernel_size, self.stride, self.pad,
                              self.dilation, self.count_include_pad)
 ''',
-    "BatchNorm2dNoScale": '''
-class BatchNorm2dNoScale(nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` that learns a shift (``bias``) but no scale, like Keras's
-    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
-
-    def __init__(self, num_features: int, **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        del self.weight
-        self.register_parameter("weight", None)
-
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-''',
-    "BatchNorm1dNoScale": '''
-class BatchNorm1dNoScale(nn.BatchNorm1d):
-    """``nn.BatchNorm1d`` that learns a shift (``bias``) but no scale, like Keras's
-    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
-
-    def __init__(self, num_features: int, **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        del self.weight
-        self.register_parameter("weight", None)
-
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-''',
+    "BatchNorm2dNoScale": _NO_SCALE.format(d="2d"),
+    "BatchNorm1dNoScale": _NO_SCALE.format(d="1d"),
     "Scale": '''
 class Scale(nn.Module):
     """Multiplies its input by a constant factor."""
