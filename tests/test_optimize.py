@@ -7,16 +7,20 @@ torchvision's.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 from conftest import run_cli, shipped_names
-from helpers import randomize_bn, relative_diff
+from helpers import assert_matches_golden, randomize_bn, relative_diff, ruff_report
 
 import inceptdsl
 from inceptdsl.codegen import load_source
+from inceptdsl.expand import expand
+from inceptdsl.passes.inference import batchnorm_folds
+from inceptdsl.state import live_nodes
 
 TRAINING_ERROR = "compiled with --optimize inference"
 
@@ -45,7 +49,7 @@ def randomize_params(model) -> None:
 
 
 @pytest.mark.parametrize("name", shipped_names())
-def test_optimized_model_loads_the_plain_state_dict_and_matches(name):
+def test_optimized_model_loads_the_plain_state_dict_matches_and_folds_what_the_ir_folds(name):
     spec = reduced(name)
     torch.manual_seed(0)
     plain = inceptdsl.build(spec)
@@ -54,10 +58,44 @@ def test_optimized_model_loads_the_plain_state_dict_and_matches(name):
     fast.load_state_dict(plain.state_dict(), strict=True)
     assert fast.state_dict().keys() == plain.state_dict().keys()
     x = torch.randn(2, *spec.input)
+    ran = set()
+    for path, module in fast.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.register_forward_hook(lambda *_, path=path: ran.add(path))
     with torch.no_grad():
         expected = plain.eval()(x)
         got = fast.eval()(x)
     assert relative_diff(expected, got) <= 1e-4
+    graph = expand(spec).graph
+    live = set(live_nodes(graph))  # aux heads do not run in eval mode
+    rule = {bn: conv for bn, conv in ir_conv_folds(graph).items() if bn in live}
+    folded = folded_in_eval(fast, ran) & live
+    assert folded <= rule.keys()  # never a fold the shared rule does not allow
+    assert not {bn for bn in rule.keys() - folded if not beyond_class_code(fast, bn, rule[bn])}
+
+
+def folded_in_eval(model, ran: set[str]) -> set[str]:
+    """The BatchNorm modules an eval forward did not run (folded into their conv)."""
+    return {path for path, m in model.named_modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and path not in ran}
+
+
+def ir_conv_folds(graph) -> dict[str, str]:
+    """The BNs the shared IR rule folds into a conv, with their conv (the torch optimizer
+    folds conv -> BN chains; a BN after a linear layer still runs)."""
+    return {bn: src for bn, src in batchnorm_folds(graph).items()
+            if graph.node(src)["op"] == "conv2d"}
+
+
+def beyond_class_code(model, bn: str, conv: str) -> bool:
+    """The documented limits of the torch optimizer, which folds conv -> BN chains of one
+    class's forward: not a BN inside an ``nn.Sequential``, after a block's call (its conv
+    in a child module), or of an optional branch (``self.skipbn = None`` when absent)."""
+    parent, _, name = bn.rpartition(".")
+    owner = model.get_submodule(parent)
+    optional = f"self.{name} = None" in inspect.getsource(type(owner).__init__)
+    return isinstance(owner, torch.nn.Sequential) or conv.rpartition(".")[0] != parent or \
+        optional
 
 
 def test_inception_v3_matches_torchvision_strictly_loaded():
@@ -130,3 +168,17 @@ def test_cli_optimize_with_the_flax_backend_is_a_usage_error(tmp_path):
     assert result.code == 2 and not out.exists()
     assert result.err.startswith("inceptdsl: error: ") and "Traceback" not in result.err
     assert "flax" in result.err
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_optimized_code_is_ruff_clean_and_its_fold_lines_fit(name, tmp_path):
+    source = inceptdsl.compile(inceptdsl.load(name), optimize="inference")
+    assert not ruff_report(source, tmp_path / f"{name}.py")
+    bodies = [part.split("\n\n")[0] for part in source.split("    def fold(self)")[1:]]
+    assert all(len(line) <= 100 for body in bodies for line in body.splitlines())
+
+
+def test_optimized_googlenet_matches_the_golden_file():
+    assert_matches_golden(inceptdsl.compile(inceptdsl.load("googlenet_torchvision"),
+                                            optimize="inference"),
+                          "googlenet_torchvision_optimized.py")

@@ -26,18 +26,21 @@ True
 from __future__ import annotations
 
 import ast
+import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
 
-from inceptdsl.backends.base import INDENT, MAX_LINE
+from inceptdsl.backends.base import INDENT, MAX_LINE, assign, split_args
 
 from inceptdsl.expr import Sym, is_symbolic, to_code
+from inceptdsl.passes.inference import bn_folds_into, fusion_key
 from inceptdsl.plan import (
     Alias,
     BlockCtor,
     Call,
     Cat,
     ClassPlan,
+    Comment,
     Functional,
     Guarded,
     NetworkPlan,
@@ -99,9 +102,9 @@ def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
 
 def _use_onednn(x: Tensor, padding) -> bool:
     """Eager CPU float32 only: torch.compile/export trace the plain ops (and fuse themselves)."""
-    return _ONEDNN_CONV and x.device.type == "cpu" and x.dtype == torch.float32 and \
-        not isinstance(padding, str) and torch.backends.mkldnn.is_available() and \
-        not torch.compiler.is_compiling()
+    return (_ONEDNN_CONV and x.device.type == "cpu" and x.dtype == torch.float32
+            and not isinstance(padding, str) and torch.backends.mkldnn.is_available()
+            and not torch.compiler.is_compiling())
 
 
 def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor, stride, padding, dilation,
@@ -242,7 +245,8 @@ def _is_op_call(stmt: Any, op: str) -> bool:
 
 
 def find_chains(stmts: list) -> list[Chain]:
-    """The ``conv [-> bn] [-> act]`` runs of a statement list, all on one variable.
+    """The ``conv [-> bn] [-> act]`` runs of a statement list, all on one variable (shape
+    comments between them are part of the run).
 
     >>> from inceptdsl.loader import load
     >>> from inceptdsl.plan import plan_network
@@ -257,23 +261,30 @@ def find_chains(stmts: list) -> list[Chain]:
             i += 1
             continue
         end, bn, act = i + 1, None, None
-        nxt = stmts[end] if end < len(stmts) else None
+        nxt, j = _next_statement(stmts, end)
         if _is_op_call(nxt, "batchnorm") and nxt.arg == s.out == nxt.out and \
-                nxt.ctor.attrs["track_running_stats"] is True and len(nxt.ctor.in_shape) == 3:
-            bn, end = nxt, end + 1
-        nxt = stmts[end] if end < len(stmts) else None
+                bn_folds_into("conv2d", nxt.ctor.attrs) and len(nxt.ctor.in_shape) == 3:
+            bn, end = nxt, j + 1
+        nxt, j = _next_statement(stmts, end)
         if nxt is not None and (a := _act_of(nxt)) is not None and a.arg == s.out == a.out:
-            act, end = a, end + 1
+            act, end = a, j + 1
         chains.append(Chain(i, end, s, bn, act))
         i = end
     return chains
+
+
+def _next_statement(stmts: list, i: int) -> tuple[Any, int]:
+    """The first statement at or after ``i`` that is not a comment, and its index."""
+    while i < len(stmts) and isinstance(stmts[i], Comment):
+        i += 1
+    return (stmts[i], i) if i < len(stmts) else (None, i)
 
 
 def unit_chain(plan: ClassPlan) -> Chain | None:
     """The chain a class consists of, when its forward is exactly one chain on ``x``."""
     if plan.is_network:
         return None
-    stmts = [s for s in plan.stmts if type(s).__name__ != "Comment"]
+    stmts = [s for s in plan.stmts if not isinstance(s, Comment)]
     chains = find_chains(stmts)
     if len(chains) != 1 or chains[0].end - chains[0].start != len(stmts):
         return None
@@ -291,37 +302,23 @@ def _literal(value: Any, bindings: dict[str, Any]) -> Any:
     return None
 
 
-def _pair(value: Any) -> tuple | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return tuple(value)
-    if isinstance(value, (list, tuple)) and len(value) == 4 and value[0] == value[1] and \
-            value[2] == value[3]:
-        return (value[0], value[2])
-    if value == "valid":
-        return (0, 0)
-    return None
-
-
 def chain_key(chain: Chain, bindings: dict[str, Any]) -> tuple | None:
-    """What sibling chains must share to be fused: geometry and activation, all literal.
+    """The shared :func:`~inceptdsl.passes.inference.fusion_key` of a chain, its block
+    parameters bound: what sibling chains must share to be fused.
 
-    ``None`` when a value is symbolic (unknown when the file is generated) or groups != 1.
+    ``None`` when a value is symbolic (unknown when the file is generated), the padding
+    depends on the input size, or it is asymmetric (``F.conv2d`` pads symmetrically).
     """
     attrs = chain.conv.ctor.attrs
-    geometry = tuple(_pair(_literal(attrs[k], bindings))
-                     for k in ("kernel", "stride", "pad", "dilation"))
-    if None in geometry or _literal(attrs["groups"], bindings) != 1:
+    conv = {k: _literal(attrs[k], bindings) for k in ("kernel", "stride", "pad", "dilation")}
+    if None in conv.values():
         return None
-    act = None
-    if chain.act is not None:
-        if is_symbolic(list(chain.act.attrs.values())):
-            return None
-        act = (chain.act.op.name, tuple((k, to_code(v)) for k, v in chain.act.attrs.items()))
-    return (*geometry, act)
+    conv = {k: (v, v) if isinstance(v, int) else v for k, v in conv.items()}
+    act = None if chain.act is None else (chain.act.op.name, chain.act.attrs)
+    key = fusion_key({**conv, "groups": _literal(attrs["groups"], bindings)}, None, act)
+    if key is None or key[2][0] != key[2][1] or key[2][2] != key[2][3]:
+        return None
+    return key
 
 
 def _bindings(ctor: BlockCtor, plan: ClassPlan) -> dict[str, Any]:
@@ -477,7 +474,7 @@ class InferenceGenerator(TorchGenerator):
             return lines
         doc = '"""Fold BN into the convs and fuse sibling convs (on eval() and on load)."""'
         return [f"{INDENT}def fold(self) -> None:", f"{INDENT * 2}{doc}",
-                *(INDENT * 2 + line for line in fold), "", *lines]
+                *(out for line in fold for out in _fold_line(line)), "", *lines]
 
     def statement(self, stmt: Any) -> list[str]:
         if isinstance(stmt, Raw):
@@ -508,17 +505,21 @@ class InferenceGenerator(TorchGenerator):
 
     def fused_convs(self, s: FusedConvs) -> list[str]:
         """One conv for sibling producers, its activation, and the split."""
-        kernel, stride, pad, dilation, act = s.geometry
+        kernel, stride, pads, dilation, act = s.geometry
         args = [s.members[0].arg, f"self.{s.var}_w", f"self.{s.var}_b"]
-        for name, value in (("stride", stride), ("padding", pad), ("dilation", dilation)):
+        for name, value in (("stride", stride), ("padding", (pads[0], pads[2])),
+                            ("dilation", dilation)):
             if value != ((0, 0) if name == "padding" else (1, 1)):
                 args.append(f"{name}={_code(value)}")
         labels = ", ".join(m.label for m in s.members)
         k = "x".join(str(v) for v in kernel)
-        lines = [f"# {labels}: one {k} conv, then split"]
+        width = MAX_LINE - 2 * len(INDENT) - 2
+        lines = [f"# {text}" for text in textwrap.wrap(f"{labels}: one {k} conv, then split",
+                                                        width)]
         lines += self._conv(s.var, args, s.members[0].act)
         outs = ", ".join(m.out for m in s.members)
-        lines.append(f"{outs} = {s.var}.split(self.{s.var}_sizes, 1)")
+        split = _wrapped(f"{outs} = {s.var}.split(self.{s.var}_sizes, 1)", INDENT * 2)
+        lines += [line.removeprefix(INDENT * 2) for line in split]
         head = s.members[0]
         return lines + (self.statement(SeqRest(head.out, head.rest)) if head.rest else [])
 
@@ -527,7 +528,9 @@ class InferenceGenerator(TorchGenerator):
         func = "conv2d_relu" if act is not None and act.op.name == "relu" else "conv2d_plain"
         lines = [f"{out} = {func}({', '.join(args)})"]
         if len(lines[0]) + 2 * len(INDENT) > MAX_LINE:
-            lines = [f"{out} = {func}(", f"{INDENT}{', '.join(args)},", ")"]
+            one = f"{INDENT}{', '.join(args)},"
+            lines = [f"{out} = {func}(", one, ")"] if len(one) + 2 * len(INDENT) <= MAX_LINE \
+                else [f"{out} = {func}(", *(f"{INDENT}{arg}," for arg in args), ")"]
         if act is not None and func == "conv2d_plain":
             lines.append(f"{out} = {getattr(self, f'call_{act.op.name}')(act, out)}")
         return lines
@@ -562,6 +565,29 @@ def _can_join(group: list[Producer], p: Producer, stmts: list) -> bool:
         if p.arg in writes(stmts[i]) or p.out in reads(stmts[i]) | writes(stmts[i]):
             return False
     return True
+
+
+def _fold_line(line: str) -> list[str]:
+    """A line of ``fold()`` in the method body (see :func:`_wrapped`)."""
+    return _wrapped(line, INDENT * 2)
+
+
+def _wrapped(line: str, pad: str) -> list[str]:
+    """An assignment ``pad + line``, wrapped like black when it is too long: the call's
+    arguments one per line, and a long target as a parenthesized tuple.
+
+    >>> _wrapped("a, b = f(x)", "")
+    ['a, b = f(x)']
+    >>> _wrapped("alpha, beta = fold_conv_bn(self.alpha)", " " * 70)[0].strip()
+    '('
+    """
+    target, sep, value = line.partition(" = ")
+    if len(pad + line) <= MAX_LINE or not sep or not value.endswith(")"):
+        return [pad + line]
+    if len(f"{pad}{target} = {value.partition('(')[0]}(") <= MAX_LINE:
+        return assign(pad + target, value)
+    names = [f"{pad}{INDENT}{name}," for name in split_args(target)]
+    return [f"{pad}(", *names, *assign(f"{pad})", value)]
 
 
 def _buffer(name: str) -> str:

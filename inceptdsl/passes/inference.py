@@ -12,6 +12,12 @@ such as aux heads are inactive at inference and keep their nodes).
   conv with concatenated output channels, the activation, and ``slice`` nodes that
   take over the members' node ids, so everything downstream reads them unchanged.
 
+What may fold and what may fuse is defined once, by :func:`bn_folds_into` and
+:func:`fusion_key`. These passes apply the rules to one flat graph with concrete weights.
+The torch backend's ``--optimize inference`` (``backends/torch/optimize.py``) applies the
+same rules to class code: its model must keep the plain model's state_dict, so it folds
+when the weights are loaded, in generated code.
+
 >>> from inceptdsl.loader import load
 >>> from inceptdsl.expand import expand
 >>> from inceptdsl.state import initial_state
@@ -28,7 +34,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..expr import is_symbolic
 from ..ir import Graph
+from ..ops import OPS, conv_padding, same_at_stride_one
 from .cost import annotate
 from .lint import lint
 from .shapes import run as infer_shapes
@@ -42,6 +50,52 @@ def optimize_for_inference(graph: Graph, weights: dict,
     for step in PASSES if passes is None else passes:
         graph, weights = step(graph, weights)
     return graph, weights
+
+
+# ---------------------------------------------------------------------------- the rules
+
+FOLDS_INTO = ("conv2d", "linear")  # the ops an eval-mode BatchNorm after them folds into
+
+
+def bn_folds_into(producer: str, bn_attrs: dict) -> bool:
+    """Whether an eval-mode BN that alone reads a ``producer`` op's output folds into it:
+    the producer is a conv or linear layer and the BN uses running statistics (a
+    symbolic ``track_running_stats``, unknown until the model is built, does not fold).
+
+    >>> bn_folds_into("conv2d", {"track_running_stats": True})
+    True
+    >>> bn_folds_into("maxpool", {"track_running_stats": True})
+    False
+    """
+    return producer in FOLDS_INTO and bn_attrs["track_running_stats"] is True
+
+
+def fusion_key(conv: dict, in_size: tuple[int, int] | None,
+               act: tuple[str, dict] | None) -> tuple | None:
+    """What sibling convs reading one tensor must share to run as one conv: kernel, stride,
+    explicit padding (top, bottom, left, right) and dilation, with groups 1, and the
+    activation that alone reads each output (``(op, attrs)``, or ``None``).
+
+    ``None`` means never fused: grouped, a value still symbolic, or a padding that depends
+    on the input size (TensorFlow's 'same' at a stride > 1) when ``in_size`` is ``None``.
+
+    >>> conv = {"kernel": (1, 1), "stride": (1, 1), "pad": "same", "dilation": (1, 1),
+    ...         "groups": 1}
+    >>> fusion_key(conv, None, ("relu", {}))
+    ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), ('relu', ()))
+    >>> fusion_key({**conv, "groups": 2}, (8, 8), None) is None
+    True
+    """
+    geometry = [conv[k] for k in ("kernel", "stride", "pad", "dilation", "groups")]
+    if conv["groups"] != 1 or is_symbolic(geometry) or act is not None and \
+            is_symbolic(list(act[1].values())):
+        return None
+    if in_size is None and conv["pad"] == "same" and not same_at_stride_one(conv):
+        return None
+    pads = conv_padding(conv, in_size or (1, 1))
+    act_key = None if act is None else (act[0], tuple(sorted(act[1].items())))
+    return (tuple(conv["kernel"]), tuple(conv["stride"]), pads, tuple(conv["dilation"]),
+            act_key)
 
 
 # ---------------------------------------------------------------------------- rewriting
@@ -100,20 +154,36 @@ def _sole_consumer(graph: Graph, node_id: str) -> str | None:
 # ---------------------------------------------------------------------------- BN folding
 
 
+def batchnorm_folds(graph: Graph) -> dict[str, str]:
+    """Each BN that folds (:func:`bn_folds_into`, and it alone reads its producer's
+    output), with the conv or linear layer it folds into; decided on the graph alone.
+
+    >>> from inceptdsl.loader import load
+    >>> from inceptdsl.expand import expand
+    >>> batchnorm_folds(expand(load("inception_v3")).graph)["Mixed_5b.branch1x1.bn"]
+    'Mixed_5b.branch1x1.conv'
+    """
+    folds = {}
+    for bn in graph.nodes():
+        data = graph.node(bn)
+        if data["op"] != "batchnorm":
+            continue
+        src = graph.inputs(bn)[0]
+        if bn_folds_into(graph.node(src)["op"], data["attrs"]) and \
+                _sole_consumer(graph, src) == bn:
+            folds[bn] = src
+    return folds
+
+
 def fold_batchnorm(graph: Graph, weights: dict) -> tuple[Graph, dict]:
     """Fold each eval-mode BN into the conv or linear layer it alone follows."""
     import numpy as np
 
     edits, new = Rewrite(), dict(weights)
-    for bn in graph.nodes():
+    for bn, src in batchnorm_folds(graph).items():
+        if f"{bn}.running_mean" not in weights:  # not in this state (an inactive side head)
+            continue
         data = graph.node(bn)
-        if data["op"] != "batchnorm" or not data["attrs"]["track_running_stats"] or \
-                f"{bn}.running_mean" not in weights:
-            continue
-        src = graph.inputs(bn)[0]
-        if graph.node(src)["op"] not in ("conv2d", "linear") or \
-                _sole_consumer(graph, src) != bn:
-            continue
         scale = 1 / np.sqrt(weights[f"{bn}.running_var"].astype(np.float64) +
                             data["attrs"]["eps"])
         shift = -weights[f"{bn}.running_mean"].astype(np.float64) * scale
@@ -139,22 +209,15 @@ def fold_batchnorm(graph: Graph, weights: dict) -> tuple[Graph, dict]:
 
 def _conv_key(graph: Graph, conv: str, weights: dict) -> tuple | None:
     """What sibling convs must share to run as one (``None``: never fused)."""
-    from ..ops import conv_padding
-
     data = graph.node(conv)
-    a = data["attrs"]
-    if data["op"] != "conv2d" or a["groups"] != 1 or f"{conv}.weight" not in weights:
+    if data["op"] != "conv2d" or f"{conv}.weight" not in weights:
         return None
-    size = graph.shape(graph.inputs(conv)[0])[1:]
     act = _fusable_activation(graph, conv)
-    act_key = None if act is None else (graph.node(act)["op"],
-                                        tuple(sorted(graph.node(act)["attrs"].items())))
-    return (a["kernel"], a["stride"], conv_padding(a, size), a["dilation"], act_key)
+    act_op = None if act is None else (graph.node(act)["op"], graph.node(act)["attrs"])
+    return fusion_key(data["attrs"], graph.shape(graph.inputs(conv)[0])[1:], act_op)
 
 
 def _fusable_activation(graph: Graph, conv: str) -> str | None:
-    from ..ops import OPS
-
     user = _sole_consumer(graph, conv)
     if user is None or OPS[graph.node(user)["op"]].kind != "act":
         return None
