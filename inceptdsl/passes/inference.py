@@ -307,7 +307,8 @@ def _flat_inputs(graph: Graph, node: str, sides: set[str], dropped: set[str]) ->
 
 
 ALL_PASSES: tuple[Pass, ...] = (fold_batchnorm, flatten_concats, fuse_sibling_convs)
-# What --optimize inference runs for ONNX: BN folding and flat concats. Sibling fusion measured no faster on
-# ONNX Runtime and OpenVINO (their NCHWc/blocked layouts pay a reorder for the channel
-# slices; see docs/benchmarks.md), so it is available but not on by default.
+# What --optimize inference runs for ONNX: BN folding and flat concats. Sibling fusion
+# measured no faster on ONNX Runtime and OpenVINO (their NCHWc/blocked layouts pay a
+# reorder for the channel slices; see docs/benchmarks.md), so it is available but not on
+# by default.
 PASSES: tuple[Pass, ...] = (fold_batchnorm, flatten_concats)
