@@ -12,7 +12,12 @@ differs, and supplies one lowering per op: ``module_<op>`` (the module built in
 
 from __future__ import annotations
 
-from dataclasses import replace
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from inceptdsl.expr import is_symbolic, to_code
@@ -41,6 +46,51 @@ from inceptdsl.plan import (
 
 INDENT = "    "
 MAX_LINE = 96
+
+
+# ---------------------------------------------------------------------------- preludes
+
+
+@dataclass(frozen=True)
+class Prelude:
+    """A backend's prelude: a real module of helpers that generated files need, read as text
+    (never imported), from which a generator copies the definitions a model uses.
+
+    ``sources`` maps each top-level function, class and assignment to its source, in file
+    order; ``uses`` maps each to the other definitions its source names.
+
+    >>> prelude = read_prelude(Path(__file__).with_name("torch") / "prelude.py")
+    >>> prelude.closure({"Pool2dPadded"})
+    ['Pool2dPadded', 'same_padding', 'pool2d_padded']
+    """
+
+    sources: dict[str, str]
+    uses: dict[str, set[str]]
+
+    def closure(self, names: Iterable[str]) -> list[str]:
+        """``names`` and the definitions they use, transitively, in file order."""
+        todo, seen = list(names), set()
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo += self.uses[name]
+        return [n for n in self.sources if n in seen]
+
+
+@cache
+def read_prelude(path: Path) -> Prelude:
+    """The definitions of the prelude file at ``path`` (see :class:`Prelude`)."""
+    text = path.read_text()
+    sources: dict[str, str] = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            sources[node.name] = ast.get_source_segment(text, node)
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            sources[node.targets[0].id] = ast.get_source_segment(text, node)
+    uses = {name: (set(re.findall(r"\b\w+\b", source)) & sources.keys()) - {name}
+            for name, source in sources.items()}
+    return Prelude(sources, uses)
 
 
 def by_condition(decls: list) -> list[list]:
@@ -161,8 +211,9 @@ class BaseGenerator:
     ``CROSS_ENTROPY``, ``CONCAT``, ``SPLIT`` (call templates), ``SIZE`` (how an output
     size is written), ``ACTIVATIONS`` (op -> (module template, call
     template): the lowerings of one line, ``{x}`` the input and ``{attr}`` an attribute).
-    Hooks: ``render``, ``header_lines``, ``absent``, ``seq_syntax``, ``concat``,
-    ``comment``, ``side_init``, ``return_type``, ``forward_return``, ``init_tail``.
+    Hooks: ``header_lines``, ``imports``, ``helper_sources``, ``factory``, ``absent``,
+    ``seq_syntax``, ``concat``, ``comment``, ``side_init``, ``return_type``,
+    ``forward_return``, ``init_tail``.
     """
 
     MODULE = "nn.Module"
@@ -184,6 +235,29 @@ class BaseGenerator:
         self.helpers: set[str] = set(plan.helpers)
 
     # -------------------------------------------------------------- file
+
+    def render(self) -> str:
+        """The file: docstring, imports, helpers, outputs, classes, factory, late helpers."""
+        classes = [self.render_class(c) for c in self.plan.classes]
+        factory = self.factory()
+        before, after = self.helper_sources("\n".join(classes + factory))
+        blocks = [*before, self.outputs_decl(), *classes, *factory, *after]
+        body = "\n\n\n".join(b.strip("\n") for b in blocks if b.strip())
+        gap = "\n\n\n" if body.startswith(("class ", "def ")) else "\n\n"  # as isort spaces
+        return f"{self.header()}\n\n{self.imports(body)}{gap}{body}\n"
+
+    def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
+        """The sources of the helpers the file needs, (before the model, after it); ``used``
+        is the code of the classes and the factory."""
+        raise NotImplementedError
+
+    def imports(self, body: str) -> str:
+        """The import lines that ``body`` needs."""
+        raise NotImplementedError
+
+    def factory(self) -> list[str]:
+        """The entry points after the classes (``create_model``, ``loss``)."""
+        raise NotImplementedError
 
     def header(self) -> str:
         """The module docstring: description, paper, reference, then the backend's lines."""

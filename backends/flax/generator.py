@@ -16,9 +16,7 @@ True
 
 from __future__ import annotations
 
-import ast
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from inceptdsl.backends.base import (
     code,
     non_default,
     pool_pads,
+    read_prelude,
 )
 
 from inceptdsl.expr import is_symbolic, to_code
@@ -67,43 +66,6 @@ def pair(value: Any) -> str:
     return f"_pair({to_code(value)})"
 
 
-# ---------------------------------------------------------------------------- prelude
-
-
-@cache
-def prelude() -> tuple[dict[str, str], dict[str, set[str]], list[str]]:
-    """Definitions of prelude.py by name: source, the helpers each uses, file order."""
-    text = PRELUDE.read_text()
-    tree = ast.parse(text)
-    sources: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            sources[node.name] = ast.get_source_segment(text, node)
-        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            sources[node.targets[0].id] = ast.get_source_segment(text, node)
-    uses = {}
-    for name, source in sources.items():
-        words = set(re.findall(r"\b\w+\b", source))
-        uses[name] = {w for w in words if w in sources and w != name}
-    return sources, uses, list(sources)
-
-
-def helper_closure(names: set[str]) -> list[str]:
-    """The helpers needed for ``names``, in prelude order.
-
-    >>> helper_closure({"MaxPool2d"})
-    ['_pair', '_pool_pads', '_pool_window', 'max_pool2d', 'MaxPool2d']
-    """
-    _, uses, order = prelude()
-    todo, seen = list(names), set()
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += uses[name]
-    return [n for n in order if n in seen]
-
-
 # ---------------------------------------------------------------------------- generator
 
 
@@ -127,19 +89,18 @@ class FlaxGenerator(BaseGenerator):
         self.helpers |= {"cross_entropy", *PORTING}
         self.dropouts: dict[int, str] = {}  # functional dropout statement -> its module
 
-    def render(self) -> str:
-        classes = [self.render_class(c) for c in self.plan.classes]
-        factory = self.factory()
-        sources, _, order = prelude()
-        used = "\n".join(classes + factory)
-        self.helpers |= set(re.findall(r"(?<![\w.])(\w+)\(", used)) & set(order)
-        names = helper_closure(self.helpers)
-        before = [sources[n] for n in names if n not in PORTING]
-        after = [sources[n] for n in names if n in PORTING]
-        outputs = self.outputs_decl()
-        blocks = [*before, *([outputs] if outputs else []), *classes, *factory, *after]
-        body = "\n\n\n".join(blocks)
-        return f"{self.header()}\n\n{self.imports(body)}\n\n\n{body}\n"
+    def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
+        """The prelude helpers the code calls or the lowerings asked for, with those they
+        use; the ones that port weights go after the model.
+
+        >>> read_prelude(PRELUDE).closure({"MaxPool2d"})
+        ['_pair', '_pool_pads', '_pool_window', 'max_pool2d', 'MaxPool2d']
+        """
+        prelude = read_prelude(PRELUDE)
+        self.helpers |= set(re.findall(r"(?<![\w.])(\w+)\(", used)) & prelude.sources.keys()
+        names = prelude.closure(self.helpers)
+        return ([prelude.sources[n] for n in names if n not in PORTING],
+                [prelude.sources[n] for n in names if n in PORTING])
 
     def header_lines(self) -> list[str]:
         c, h, w = self.spec.input
@@ -300,9 +261,6 @@ class FlaxGenerator(BaseGenerator):
 
     def call_lrn(self, s: Functional, x: str) -> str:
         return call("local_response_norm", [x, code(s.attrs["size"])], self._lrn_kwargs(s.attrs))
-
-    def _lrn_kwargs(self, a: dict) -> list[tuple[str, str]]:
-        return [("alpha", code(a["alpha"])), ("beta", code(a["beta"])), ("k", code(a["k"]))]
 
     def module_maxpool(self, c: OpCtor) -> str:
         return call("MaxPool2d", [code(c.attrs["kernel"])], self._flax_pool_kwargs(c))

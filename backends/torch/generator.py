@@ -3,7 +3,9 @@
 The file imports only ``torch`` and the standard library, and reads like a torchvision/timm
 model file: one class per block definition, the network class, ``create_model`` and
 ``loss``. Each op has one lowering here: ``module_<op>`` (the ``nn`` module built in
-``__init__``) and ``call_<op>`` (the functional form used in ``forward``).
+``__init__``) and ``call_<op>`` (the functional form used in ``forward``); the layers
+``torch.nn`` lacks are copied from :mod:`.prelude`, which is read as text (this module never
+imports torch).
 
 >>> from inceptdsl.loader import load
 >>> from inceptdsl.plan import plan_network
@@ -14,9 +16,19 @@ True
 
 from __future__ import annotations
 
+import heapq
+from pathlib import Path
 from typing import Any
 
-from inceptdsl.backends.base import INDENT, BaseGenerator, call, code, non_default, pool_pads
+from inceptdsl.backends.base import (
+    INDENT,
+    BaseGenerator,
+    call,
+    code,
+    non_default,
+    pool_pads,
+    read_prelude,
+)
 
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.ops import conv_padding, fmt_shape, same_at_stride_one
@@ -39,160 +51,21 @@ _ACTIVATIONS |= {  # the other lowerings of one line
     "adaptive_maxpool": ("nn.AdaptiveMaxPool2d({size})", "F.adaptive_max_pool2d({x}, {size})"),
 }
 
-# Keras's BatchNormalization(scale=False), for maps (2d) and vectors (1d).
-_NO_SCALE = '''
-class BatchNorm{d}NoScale(nn.BatchNorm{d}):
-    """``nn.BatchNorm{d}`` that learns a shift (``bias``) but no scale, like Keras's
-    ``BatchNormalization(scale=False)``: its state_dict has no ``weight``."""
+PRELUDE = Path(__file__).with_name("prelude.py")
 
-    def __init__(self, num_features: int, **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        del self.weight
-        self.register_parameter("weight", None)
 
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-'''
+def _helpers() -> dict[str, str]:
+    """Name -> source of every helper a file may need: the prelude's definitions, and
+    ``BatchNorm1dNoScale`` written from ``BatchNorm2dNoScale`` (one definition for both).
 
-_HELPERS = {
-    "make_divisible": '''
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round a scaled channel count to a multiple of ``divisor`` (the width knob)."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * value else new
-''',
-    "L2Norm": '''
-class L2Norm(nn.Module):
-    """``F.normalize(x, p=2, dim=1)`` as a module."""
-
-    def __init__(self, eps: float = 1e-12) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.normalize(x, p=2.0, dim=1, eps=self.eps)
-''',
-    "PaddedConv2d": '''
-class PaddedConv2d(nn.Conv2d):
-    """A Conv2d that zero-pads its input first, by (left, right, top, bottom).
-
-    Asymmetric padding (e.g. TensorFlow's 'same' at stride 2); the parameters are those of
-    nn.Conv2d, so state_dicts are interchangeable.
+    >>> print(_helpers()["BatchNorm1dNoScale"].splitlines()[0])
+    class BatchNorm1dNoScale(nn.BatchNorm1d):
     """
-
-    def __init__(self, *args, pad: tuple[int, int, int, int] = (0, 0, 0, 0), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.pad = list(pad)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
-''',
-    "LayerNorm2d": '''
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW map (timm's LayerNorm2d)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-''',
-    "drop_path": '''
-def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
-    """Stochastic depth: zero whole samples with probability p in training (identity in eval)."""
-    if p == 0.0 or not training:
-        return x
-    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1.0 - p)
-    return x * keep / (1.0 - p)
-''',
-    "DropPath": '''
-class DropPath(nn.Module):
-    """Stochastic depth as a module (timm's DropPath)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        return drop_path(x, self.p, self.training)
-''',
-    "ChannelSlice": '''
-class ChannelSlice(nn.Module):
-    """Channels start..stop-1 of the input."""
-
-    def __init__(self, start: int, stop: int) -> None:
-        super().__init__()
-        self.start, self.stop = start, stop
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x[:, self.start:self.stop]
-''',
-    "pool2d_padded": '''
-def same_padding(size: list[int], kernel_size: list[int], stride: list[int],
-                 dilation: list[int]) -> list[int]:
-    """TensorFlow's 'same' padding for ``F.pad`` (left, right, top, bottom): the output
-    size is ceil(size / stride) and the odd pixel of padding goes to the end."""
-    pads: list[int] = []
-    for i in [1, 0]:
-        out = (size[i] + stride[i] - 1) // stride[i]
-        total = max((out - 1) * stride[i] + (kernel_size[i] - 1) * dilation[i] + 1 - size[i], 0)
-        pads += [total // 2, total - total // 2]
-    return pads
+    sources = read_prelude(PRELUDE).sources
+    return {"BatchNorm1dNoScale": sources["BatchNorm2dNoScale"].replace("2d", "1d"), **sources}
 
 
-def pool2d_padded(x: Tensor, kind: str, kernel_size: list[int], stride: list[int],
-                  pad: list[int] | None = None, dilation: list[int] | None = None,
-                  count_include_pad: bool = True) -> Tensor:
-    """Max or average pooling after padding by ``pad`` (left, right, top, bottom), or by
-    TensorFlow's 'same' padding for this input size when ``pad`` is None.
-
-    Max pooling pads with -inf; the average leaves the padding out of its divisor unless
-    ``count_include_pad`` (TensorFlow's 'same' average pooling leaves it out).
-    """
-    dil = [1, 1] if dilation is None else dilation
-    pads = same_padding(list(x.shape[-2:]), kernel_size, stride, dil) if pad is None else pad
-    if kind == "max":
-        return F.max_pool2d(F.pad(x, pads, value=float("-inf")), kernel_size, stride, 0, dil)
-    out = F.avg_pool2d(F.pad(x, pads), kernel_size, stride)
-    if count_include_pad:
-        return out
-    counts = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), pads), kernel_size, stride)
-    return out / counts
-''',
-    "Pool2dPadded": '''
-class Pool2dPadded(nn.Module):
-    """``pool2d_padded`` as a module: pooling with asymmetric or TensorFlow 'same' padding."""
-
-    def __init__(self, kind: str, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int], pad: tuple[int, int, int, int] | None = None,
-                 dilation: tuple[int, int] = (1, 1), count_include_pad: bool = True) -> None:
-        super().__init__()
-        self.kind = kind
-        self.kernel_size = [kernel_size] * 2 if isinstance(kernel_size, int) else list(kernel_size)
-        self.stride = [stride] * 2 if isinstance(stride, int) else list(stride)
-        self.pad: list[int] | None = None if pad is None else list(pad)
-        self.dilation: list[int] = list(dilation)
-        self.count_include_pad = count_include_pad
-
-    def forward(self, x: Tensor) -> Tensor:
-        return pool2d_padded(x, self.kind, self.kernel_size, self.stride, self.pad,
-                             self.dilation, self.count_include_pad)
-''',
-    "BatchNorm2dNoScale": _NO_SCALE.format(d="2d"),
-    "BatchNorm1dNoScale": _NO_SCALE.format(d="1d"),
-    "Scale": '''
-class Scale(nn.Module):
-    """Multiplies its input by a constant factor."""
-
-    def __init__(self, factor: float) -> None:
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.factor
-''',
-}
+_HELPERS = _helpers()
 
 
 class TorchGenerator(BaseGenerator):
@@ -203,18 +76,13 @@ class TorchGenerator(BaseGenerator):
     CROSS_ENTROPY = "F.cross_entropy({}, target, label_smoothing=label_smoothing)"
     SIZE = staticmethod(lambda value: _tuple(value))
 
-    def render(self) -> str:
-        classes = [self.render_class(c) for c in self.plan.classes]
-        tail = self.factory()
-        helpers = "".join(self.HELPERS[h] + "\n" for h in sorted(self.helpers))
-        outputs = self.outputs_decl()
-        parts = [self.header(), self.imports(helpers + outputs + "\n\n".join(classes) + tail)]
-        parts += [h for h in helpers.split("\n\n\n") if h.strip()]
-        parts += [outputs, *classes, *tail.split("\n\n\n")]
-        rest = [p.strip("\n") for p in parts[2:] if p.strip()]
-        gap = "\n\n\n" if rest[0].startswith(("class ", "def ")) else "\n\n"
-        head = parts[0].strip("\n") + "\n\n" + parts[1].strip("\n") + gap + rest[0]
-        return "\n\n\n".join([head, *rest[1:]]) + "\n"
+    def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
+        """The helpers asked for and those they use, in name order (the prelude's own order;
+        a subclass's helpers outside the prelude merge into it), all before the model."""
+        prelude = read_prelude(PRELUDE)
+        own = prelude.closure(self.helpers & prelude.sources.keys())
+        names = heapq.merge(own, sorted(self.helpers - prelude.sources.keys()))
+        return [self.HELPERS[name] for name in names], []
 
     def header_lines(self) -> list[str]:
         return [f"Input: {fmt_shape(self.spec.input)} (NCHW).", "",
@@ -236,13 +104,12 @@ class TorchGenerator(BaseGenerator):
         lines.append("from torch import Tensor, nn")
         return "\n".join(lines).lstrip("\n")
 
-    def factory(self) -> str:
+    def factory(self) -> list[str]:
         name = self.plan.network.name
-        return "\n".join([
+        return ["\n".join([
             f"def create_model(**overrides) -> {name}:",
             f'{INDENT}"""Build {name} with the spec\'s parameters, overriding any of them."""',
-            f"{INDENT}return {name}(**overrides)", "", "",
-            self.loss("isinstance(outputs, Tensor)")])
+            f"{INDENT}return {name}(**overrides)"]), self.loss("isinstance(outputs, Tensor)")]
 
     def forward_return(self, plan: ClassPlan) -> list[str]:
         if not (plan.is_network and plan.sides):
@@ -337,7 +204,7 @@ class TorchGenerator(BaseGenerator):
         if pads is None:
             return None
         a = item.attrs
-        self.helpers.update({"pool2d_padded", func})
+        self.helpers.add(func)
         stride = a["stride"] if a["stride"] is not None else a["kernel"]
         seq = _list if func == "pool2d_padded" else _tuple
         kwargs = []
@@ -390,7 +257,7 @@ class TorchGenerator(BaseGenerator):
         return f"{x} * {value}.reshape(1, -1, 1, 1)"
 
     def module_drop_path(self, c: OpCtor) -> str:
-        self.helpers |= {"DropPath", "drop_path"}
+        self.helpers.add("DropPath")
         return f"DropPath({code(c.attrs['p'])})"
 
     def call_drop_path(self, s: Functional, x: str) -> str:
