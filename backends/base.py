@@ -81,7 +81,15 @@ class Prelude:
 @cache
 def read_prelude(path: Path) -> Prelude:
     """The definitions of the prelude file at ``path`` (see :class:`Prelude`)."""
-    text = path.read_text()
+    return parse_prelude(path.read_text())
+
+
+def parse_prelude(text: str) -> Prelude:
+    """The definitions of the prelude source ``text``.
+
+    >>> parse_prelude("N = 2\n\n\ndef f(x):\n    return g(x) * N\n\n\ndef g(x):\n    pass\n").uses
+    {'N': set(), 'f': {'N', 'g'}, 'g': set()}
+    """
     sources: dict[str, str] = {}
     for node in ast.parse(text).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):

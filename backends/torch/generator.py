@@ -20,15 +20,8 @@ import heapq
 from pathlib import Path
 from typing import Any
 
-from inceptdsl.backends.base import (
-    INDENT,
-    BaseGenerator,
-    call,
-    code,
-    non_default,
-    pool_pads,
-    read_prelude,
-)
+from inceptdsl.backends import base
+from inceptdsl.backends.base import INDENT, BaseGenerator, call, code, non_default, pool_pads
 
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.ops import conv_padding, fmt_shape, same_at_stride_one
@@ -61,7 +54,7 @@ def _helpers() -> dict[str, str]:
     >>> print(_helpers()["BatchNorm1dNoScale"].splitlines()[0])
     class BatchNorm1dNoScale(nn.BatchNorm1d):
     """
-    sources = read_prelude(PRELUDE).sources
+    sources = base.read_prelude(PRELUDE).sources
     return {"BatchNorm1dNoScale": sources["BatchNorm2dNoScale"].replace("2d", "1d"), **sources}
 
 
@@ -79,7 +72,7 @@ class TorchGenerator(BaseGenerator):
     def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
         """The helpers asked for and those they use, in name order (the prelude's own order;
         a subclass's helpers outside the prelude merge into it), all before the model."""
-        prelude = read_prelude(PRELUDE)
+        prelude = base.read_prelude(PRELUDE)
         own = prelude.closure(self.helpers & prelude.sources.keys())
         names = heapq.merge(own, sorted(self.helpers - prelude.sources.keys()))
         return [self.HELPERS[name] for name in names], []
@@ -173,14 +166,10 @@ class TorchGenerator(BaseGenerator):
         return call(shift_only, [code(c.in_channels)], kwargs)
 
     def module_lrn(self, c: OpCtor) -> str:
-        a = c.attrs
-        return call("nn.LocalResponseNorm", [code(a["size"])],
-                    [("alpha", code(a["alpha"])), ("beta", code(a["beta"])), ("k", code(a["k"]))])
+        return call("nn.LocalResponseNorm", [code(c.attrs["size"])], self._lrn_kwargs(c.attrs))
 
     def call_lrn(self, s: Functional, x: str) -> str:
-        a = s.attrs
-        return call("F.local_response_norm", [x, code(a["size"])],
-                    [("alpha", code(a["alpha"])), ("beta", code(a["beta"])), ("k", code(a["k"]))])
+        return call("F.local_response_norm", [x, code(s.attrs["size"])], self._lrn_kwargs(s.attrs))
 
     def module_maxpool(self, c: OpCtor) -> str:
         return self._padded_pool(c, "Pool2dPadded", []) or \
