@@ -248,17 +248,21 @@ CODE_NAMES = frozenset(
     "type print".split())
 
 # Module-level names the backends define in generated files (helpers, preludes, entry
-# points): no generated class or forward variable may take one of them.
+# points): no generated class or forward variable may take one of them
+# (tests/test_elaboration.py checks that every definition of the preludes is here).
 GENERATED_NAMES = frozenset(
-    # torch backend and its inference optimizer
-    "L2Norm Scale PaddedConv2d InferenceModule TRAINING_ERROR fold_conv_bn conv2d_relu "
-    "conv2d_plain fuse predict create_model loss LOSS_WEIGHTS LayerNorm2d DropPath drop_path "
-    "ChannelSlice "
+    # torch prelude, the inference optimizer's helpers, the entry points
+    "L2Norm Scale PaddedConv2d LayerNorm2d DropPath drop_path ChannelSlice Pool2dPadded "
+    "pool2d_padded same_padding BatchNorm1dNoScale BatchNorm2dNoScale "
+    "InferenceModule TRAINING_ERROR fold_conv_bn conv2d_relu conv2d_plain fuse predict "
+    "_ONEDNN_CONV _use_onednn _onednn_conv _fold_after_load "
+    "create_model loss LOSS_WEIGHTS "
     # flax prelude
     "Sequential NamedSequential BatchNorm MaxPool2d AvgPool2d AdaptiveAvgPool2d "
     "AdaptiveMaxPool2d LocalResponseNorm max_pool2d avg_pool2d adaptive_avg_pool2d "
     "adaptive_max_pool2d local_response_norm l2_normalize flatten identity cross_entropy "
-    "split_channels LayerScale "
+    "split_channels LayerScale _pair _padding _pool_pads _pool_window _window_counts "
+    "_adaptive_pool _TORCH_NAMES _to_numpy _flax_layout _initialize "
     "load_torch_state_dict".split()) | CODE_NAMES
 
 

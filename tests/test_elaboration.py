@@ -10,12 +10,16 @@ descriptions. None of them imports torch or jax, except where a test says so.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from inceptdsl.backends.base import parse_prelude, read_prelude
+from inceptdsl.backends.torch.optimize import InferenceGenerator
 
 from inceptdsl import pipeline
 from inceptdsl.errors import SpecError, SpecErrors
 from inceptdsl.loader import load, shipped
+from inceptdsl.spec import GENERATED_NAMES
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before any test imports jax
 SHIPPED = sorted({p.stem for p in shipped().values()})
@@ -251,3 +255,25 @@ def test_a_variant_without_a_description_names_its_parent(tmp_path):
 def test_the_pipeline_names_its_stages_in_order():
     assert pipeline.STAGES == ("load", "elaborate", "shapes", "cost", "lint", "plan",
                                "render")
+
+
+def test_every_helper_of_a_generated_file_is_a_reserved_name():
+    """A block or layer named like a helper would redefine it (a block ``Pool2dPadded``
+    replaced the padded pool's class): every definition the backends copy is reserved."""
+    backends = Path(__file__).resolve().parents[1] / "backends"
+    defined = set(InferenceGenerator.HELPERS)  # the torch prelude's and the optimizer's
+    for source in InferenceGenerator.HELPERS.values():
+        defined |= parse_prelude(source).sources.keys()
+    for name in ("torch", "flax"):
+        defined |= read_prelude(backends / name / "prelude.py").sources.keys()
+    assert not defined - GENERATED_NAMES
+
+
+def test_a_block_named_like_a_helper_gets_a_class_name_of_its_own(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("format: 1\nname: t\ninput: [3, 16, 16]\nblocks:\n  Pool2dPadded(out):\n"
+                    "    - conv: conv(out, 3, pad=1)\n"
+                    "    - pool: maxpool(3, stride=2, pad='same')\n"
+                    "body:\n  - Pool2dPadded(8)\n")
+    source = pipeline.compile_source(load(path), "torch")
+    assert source.count("class Pool2dPadded(") == 1 and "class Pool2dPadded_1(" in source
