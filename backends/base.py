@@ -85,7 +85,7 @@ def read_prelude(path: Path) -> Prelude:
 
 
 def parse_prelude(text: str) -> Prelude:
-    """The definitions of the prelude source ``text``.
+    r"""The definitions of the prelude source ``text``.
 
     >>> parse_prelude("N = 2\n\n\ndef f(x):\n    return g(x) * N\n\n\ndef g(x):\n    pass\n").uses
     {'N': set(), 'f': {'N', 'g'}, 'g': set()}
