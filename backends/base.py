@@ -87,8 +87,9 @@ def read_prelude(path: Path) -> Prelude:
 def parse_prelude(text: str) -> Prelude:
     r"""The definitions of the prelude source ``text``.
 
-    >>> parse_prelude("N = 2\n\n\ndef f(x):\n    return g(x) * N\n\n\ndef g(x):\n    pass\n").uses
-    {'N': set(), 'f': {'N', 'g'}, 'g': set()}
+    >>> prelude = parse_prelude("N = 2\n\n\ndef f(x):\n    return g(x) * N\n\n\ndef g(x): ...\n")
+    >>> list(prelude.sources), sorted(prelude.uses["f"]), prelude.closure({"g"})
+    (['N', 'f', 'g'], ['N', 'g'], ['g'])
     """
     sources: dict[str, str] = {}
     for node in ast.parse(text).body:
