@@ -256,8 +256,9 @@ class Comments:
     def __init__(self, text: str, yaml: bool):
         self.items: list[Comment] = []
         self.blank: set[int] = set()
+        self.lines = source_lines(text, yaml)
         cols = _yaml_comment_cols(text) if yaml else None
-        for number, line in enumerate(source_lines(text, yaml), start=1):
+        for number, line in enumerate(self.lines, start=1):
             col = _dsl_comment_col(line) if cols is None else cols.get(number)
             if not line.strip(" \t\r"):
                 self.blank.add(number)
@@ -273,6 +274,27 @@ class Comments:
                and (c.full or c.line not in keep)]
         self.used.update(id(c) for c in out)
         return out
+
+    def has_trailing(self, line: int | None) -> bool:
+        """Whether ``line`` ends in a comment not yet printed."""
+        return any(c.line == line and not c.full and id(c) not in self.used
+                   for c in self.items)
+
+    def span_lines(self, span: SourceSpan | None) -> tuple[int, ...]:
+        """The source lines a value's span covers: YAML ends a block value's span where
+        the next token starts, so a last line reached only in its indentation is not one.
+
+        >>> c = Comments("a:\\n  - 1\\n  - 2\\nb: 3\\n", yaml=True)
+        >>> c.span_lines(SourceSpan("x", 2, 3, 4, 1))
+        (2, 3)
+        """
+        if span is None:
+            return ()
+        last = span.end_line or span.line
+        if last > span.line and last <= len(self.lines) and \
+                not self.lines[last - 1][:max(span.end_col - 1, 0)].strip(" \t"):
+            last -= 1
+        return tuple(range(span.line, max(last, span.line) + 1))
 
     def trailing(self, line: int) -> Comment | None:
         for c in self.items:
@@ -354,29 +376,36 @@ class Printer:
     def __init__(self, comments: Comments):
         self.comments = comments
         self.out: list[str] = []
-        # a printed line that opens a body: (output index, the source lines it stands for)
-        self.pending: tuple[int, tuple[int, ...]] | None = None
+        # a printed line that opens a body: (output index, the source lines it stands for,
+        # whether its comments go to the first line below in any case)
+        self.pending: tuple[int, tuple[int, ...], bool] | None = None
         # the source lines a DSL head line also stands for: the form of a named form, the
         # modifiers (in YAML each may be on a line of its own)
         self.also: tuple[int | None, ...] = ()
 
     def stmt(self, indent: int, text: str, line: int | None, blank: bool = False,
-             also: int | tuple[int | None, ...] | None = None) -> None:
+             also: int | tuple[int | None, ...] | None = None, down: bool = False,
+             opens: bool | None = None) -> None:
         """Print a line for the statement at source ``line``, after the comments above it;
         its trailing comment is the one of ``line``, else of a line in ``also`` (the source
         line of a value printed on the same line, such as ``body: U(3)`` under ``repeat``).
 
         A line that opens a body (ends in ``:``) leaves its trailing comment to the first
         statement below it if that one comes from the same source line (``U(c): conv(c, 1)
-        # x`` in YAML is ``conv(c, 1)  # x`` in the DSL)."""
+        # x`` in YAML is ``conv(c, 1)  # x`` in the DSL); with ``down``, it leaves it to
+        that statement in any case (the other format writes the two as one line: a DSL
+        ``seq:`` and its first item are YAML's ``- - item``). ``opens=False`` keeps the
+        comments of a line ending in ``:`` on it (``sizes:`` over the items of a value the
+        DSL writes on one line)."""
         extra = also if isinstance(also, tuple) else (also,)
         lines = tuple(n for n in (line, *extra) if n)
-        if self.pending and not set(lines) & set(self.pending[1]):
+        if self.pending and not self.pending[2] and not set(lines) & set(self.pending[1]):
             self._flush_pending()
         carried = self.pending[1] if self.pending else ()
         self.pending = None
         candidates = lines + tuple(n for n in carried if n not in lines)
-        opens = bool(line) and text.endswith(":")
+        if opens is None:
+            opens = bool(line) and text.endswith(":")
         trail = None if opens else self._trailing(candidates)
         lead = self.comments.before(line, keep=candidates) if line else []
         first = lead[0].line if lead else line
@@ -387,18 +416,37 @@ class Printer:
         self.out += [pad + c.text for c in lead]
         self.out.append(" " * indent + text + (f"  {trail.text}" if trail else ""))
         if opens:
-            self.pending = (len(self.out) - 1, candidates)
+            self.pending = (len(self.out) - 1, candidates, down)
+
+    def mod_lines(self, node: Any, keys: tuple[str, ...] = ()) -> tuple[int, ...]:
+        """The source lines the DSL writes on a node's head line: those of its modifiers
+        (every line of a value, such as a ``split:`` list), of ``keys`` and, for a repeat,
+        a ``body:`` line that holds nothing but the key. ``body: U(3)`` is a line of its
+        own in YAML and the body's line in the DSL."""
+        if not hasattr(node, "key_span"):
+            return ()
+        out = [node.key_span(key).line for key in keys if key in node]
+        for key in MODIFIER_KEYS:
+            if key in node and key != "body":
+                out += [node.key_span(key).line, *self.comments.span_lines(
+                    node.value_span(key))]
+        if "repeat" in node and "body" in node and \
+                node.value_span("body").line > node.key_span("body").line:
+            out.append(node.key_span("body").line)
+        return tuple(dict.fromkeys(out))
 
     def _trailing(self, lines: tuple[int, ...]) -> Comment | None:
-        """The trailing comments of these source lines, joined: one output line stands for
-        them all (a node and its modifier lines in YAML are one line in the DSL)."""
-        found = [c for c in (self.comments.trailing(n) for n in lines) if c]
+        """The trailing comments of these source lines, joined in source order: one output
+        line stands for them all (a node and its modifier lines in YAML are one line in the
+        DSL)."""
+        found = sorted((c for c in (self.comments.trailing(n) for n in lines) if c),
+                       key=lambda c: c.line)
         if not found:
             return None
         return Comment(found[0].line, "  ".join(c.text for c in found), False)
 
     def _flush_pending(self) -> None:
-        index, lines = self.pending
+        index, lines, _ = self.pending
         self.pending = None
         trail = self._trailing(lines)
         if trail:
@@ -463,18 +511,19 @@ class DslPrinter(Printer):
     concat/add on one line each (``a -> b`` when it fits in 100 columns)."""
 
     def document(self, doc: dict) -> str:
-        for key in self.header_keys(doc):
-            self.stmt(0, f"{key}: {self.value(doc[key], doc.value_span(key))}",
-                      doc.key_span(key).line)
+        for key in self.header_keys(doc):  # a value is one line, its comments too
+            span = doc.value_span(key)
+            self.stmt(0, f"{key}: {self.value(doc[key], span)}", doc.key_span(key).line,
+                      also=self.comments.span_lines(span))
         params = doc.get("params")
         if params:
             if not isinstance(params, dict):
                 raise _cannot("'params' must be a mapping", params, doc.value_span("params"))
             self.stmt(0, "params:", doc.key_span("params").line, blank=True)
             for key, value in params.items():
-                self.stmt(INDENT, f"{self.key(key, params)}: "
-                          f"{self.value(value, params.value_span(key))}",
-                          params.key_span(key).line)
+                span = params.value_span(key)
+                self.stmt(INDENT, f"{self.key(key, params)}: {self.value(value, span)}",
+                          params.key_span(key).line, also=self.comments.span_lines(span))
         blocks = doc.get("blocks") or {}
         if not isinstance(blocks, dict):
             raise _cannot("'blocks' must be a mapping", blocks, doc.value_span("blocks"))
@@ -578,16 +627,24 @@ class DslPrinter(Printer):
             self.line(chain or self.head(item, item_span), indent, _line(item, item_span))
 
     def chain(self, items: Any, indent: int) -> tuple[str, Any] | None:
-        """A sequence branch as ``a -> b -> c`` if every part fits on one line."""
+        """A sequence branch as ``a -> b -> c`` if every part fits on one line, and no part
+        but the first has a trailing comment of its own (YAML gives each its line)."""
         if len(items) < 2:
             return None
-        heads = [self.head(item, _item_span(items, i, None)) for i, item in enumerate(items)]
+        heads, lines = [], []
+        for i, item in enumerate(items):
+            heads.append(self.head(item, _item_span(items, i, None)))
+            lines += [_line(item, _item_span(items, i, None)), *self.also]
+        self.also = ()
         if any(body for _, body in heads[:-1]) or any(isinstance(i, list) for i in items):
             return None
-        self.also = ()
+        first = _line(items[0], _item_span(items, 0, None))
+        if any(n != first and self.comments.has_trailing(n) for n in lines):
+            return None
         text = " -> ".join(t for t, _ in heads)
         if indent + len(text) > MAX_LINE:
             return None
+        self.also = tuple(lines)
         return text, heads[-1][1]
 
     def head(self, node: Any, span: SourceSpan | None) -> tuple[str, Any]:
@@ -630,7 +687,7 @@ class DslPrinter(Printer):
         names = [k for k in node if k not in RESERVED]
         if len(forms) + len(names) != 1:
             raise _cannot("a node needs exactly one layer name or form", node, span)
-        self.also = _mod_lines(node)
+        self.also = self.mod_lines(node)
         if forms:
             return self.form(node, forms[0], span)
         name = names[0]
@@ -638,11 +695,12 @@ class DslPrinter(Printer):
         self.key(name, node)
         if isinstance(value, dict) and [k for k in value if k in FORM_KEYS] == ["ref"]:
             text, _ = self.form(value, "ref", span)
+            self.also = (*self.mod_lines(node), *self.mod_lines(value, ("ref",)))
             return f"{name}{mods}: {text}", None
         if isinstance(value, dict) and any(k in FORM_KEYS for k in value):
             form = next(k for k in value if k in FORM_KEYS)
             text, body = self.form(value, form, span)
-            self.also = (*_mod_lines(node), *_mod_lines(value, (form,)))
+            self.also = (*self.mod_lines(node), *self.mod_lines(value, (form,)))
             return f"{name}{mods}: {text}", body
         if isinstance(value, list) and not value:
             return f"{name}: []{mods}", None
@@ -670,15 +728,6 @@ class DslPrinter(Printer):
                     lambda ind: self.suite(items, ind, True, arg_span))
         return (f"{form}{self.mods(node)}:",
                 lambda ind: self.branches(arg, ind, arg_span))
-
-
-def _mod_lines(node: Any, keys: tuple[str, ...] = ()) -> tuple[int, ...]:
-    """The source lines of a node's modifiers (and of ``keys``), which the DSL writes on
-    the node's line; ``body`` has lines of its own."""
-    if not hasattr(node, "key_span"):
-        return ()
-    wanted = [k for k in (*keys, *MODIFIER_KEYS) if k in node and k != "body"]
-    return tuple(node.key_span(k).line for k in wanted)
 
 
 class YamlPrinter(Printer):
@@ -738,21 +787,28 @@ class YamlPrinter(Printer):
 
     def entry(self, key: str, value: Any, lead: str, line: int | None,
               span: SourceSpan | None, flow: bool, blank: bool = False,
-              also: int | tuple[int, ...] | None = None) -> None:
-        """``key: value`` with ``lead`` before it; nested values go below, indented."""
+              also: int | tuple[int, ...] | None = None, named_form: bool = False) -> None:
+        """``key: value`` with ``lead`` before it; nested values go below, indented. A
+        header or parameter value (``flow``) is one line in the DSL: the trailing comments
+        of all its lines go on the key's line."""
         key_text = yaml_scalar(str(key))
         inline = self.inline(value, flow)
         extra = also if isinstance(also, tuple) else (also,)
+        if flow:
+            extra += self.comments.span_lines(span)
         if inline is not None:
             self.stmt(0, f"{lead}{key_text}: {inline}", line, blank=blank,
                       also=(*extra, _line(value, span)))
             return
-        self.stmt(0, f"{lead}{key_text}:", line, blank=blank, also=also)
+        # a named form (``- b:`` over ``concat:``) is one line in the DSL, ``b: concat:``:
+        # its comments go down to the form's line
+        self.stmt(0, f"{lead}{key_text}:", line, blank=blank, also=extra,
+                  opens=False if flow else None, down=named_form)
         inner = " " * (len(lead) + 2)
         if isinstance(value, list):
             self.items(value, inner, span)
         else:
-            self.mapping(value, inner, span)
+            self.mapping(value, inner, span, node=named_form)
 
     def inline(self, value: Any, flow: bool) -> str | None:
         if isinstance(value, (list, dict)) and not value:
@@ -792,8 +848,15 @@ class YamlPrinter(Printer):
         for i, (key, sub) in enumerate(value.items()):
             lead = first_lead if i == 0 and first_lead is not None else pad
             line = _line(key, value.key_span(key)) if i else (first_line or _line(key, span))
-            also = _mod_lines(value) if node and i == 0 else None
-            self.entry(key, sub, lead, line, value.value_span(key), False, also=also)
+            also = self.mod_lines(value) if node and i == 0 else None
+            named_form = node and i == 0 and _is_form(sub)
+            self.entry(key, sub, lead, line, value.value_span(key), False, also=also,
+                       named_form=named_form)
+
+
+def _is_form(value: Any) -> bool:
+    """Whether a value is a form mapping (``{concat: [...]}``, ``{ref: x}``)."""
+    return isinstance(value, dict) and any(k in FORM_KEYS for k in value)
 
 
 _BARE_TARGET = re.compile(r"[A-Za-z_*?][A-Za-z0-9_.*?]*\Z")
