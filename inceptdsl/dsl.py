@@ -514,7 +514,8 @@ class _Builder:
     def item_seq(self, tree: Any) -> Any:
         body = self.suite(tree.children[-1], always_list=True)
         mods = _subtrees(tree, "mods")
-        if not mods:
+        if not mods:  # the list itself, located from its 'seq' (its comments' line)
+            body.span = _join(self.span(tree.children[0]), body.span)
             return body
         out = _new_map(self.span(tree))
         self.put(out, tree.children[0], body, body.span)

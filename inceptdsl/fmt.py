@@ -143,6 +143,7 @@ _EXPR_MODIFIERS = ("when", "loss_weight", "scale", "act")
 
 
 def _canon_node(value: Any) -> Any:
+    value = _bare_seq(value)
     if isinstance(value, str):
         return _restr(value, norm_expr(value))
     if isinstance(value, list):
@@ -191,6 +192,26 @@ def _canon_list(value: Any) -> Any:
     out = YList(_restr(value, source_of(item)) for item in expr.items)
     out.span = span or SourceSpan("<spec>", 1, 1, 1, 2)
     out.item_spans, out.flow = [out.span] * len(out), False
+    return out
+
+
+def _bare_seq(value: Any) -> Any:
+    """A ``seq`` form without modifiers as its list, which is what the DSL reads ``seq:``
+    as (``- seq: [a, b]`` is ``- - a`` ``- b``); the list's line is the ``seq:`` line.
+
+    >>> from inceptdsl.yamlsrc import load_yaml
+    >>> seq = _bare_seq(load_yaml("seq:\\n  - relu\\n", "s.yaml"))
+    >>> seq, seq.span.line
+    (['relu'], 1)
+    """
+    if not isinstance(value, dict) or not hasattr(value, "key_span") or list(value) != [
+            "seq"]:
+        return value
+    items = value["seq"]
+    out = _relist(items, list(items)) if isinstance(items, list) else \
+        _relist_one(items, value)
+    if hasattr(out, "span"):
+        out.span = value.key_span("seq")
     return out
 
 
@@ -435,6 +456,19 @@ class Printer:
             out.append(node.key_span("body").line)
         return tuple(dict.fromkeys(out))
 
+    def edit_lines(self, edit: Any) -> tuple[int, ...]:
+        """The source lines the DSL writes on an edit's line: a ``with:`` line that holds
+        nothing but the key, and every line of an operand the DSL writes on that line (the
+        values of ``set``, a one-line node)."""
+        if not hasattr(edit, "key_span") or "with" not in edit:
+            return ()
+        operand, span = edit["with"], edit.value_span("with")
+        key_line = edit.key_span("with").line
+        lines = [key_line] if key_line < span.line else []
+        if "set" in edit or _one_line_operand(operand, span, self.comments):
+            lines += [key_line, *self.comments.span_lines(span)]
+        return tuple(lines)
+
     def _trailing(self, lines: tuple[int, ...]) -> Comment | None:
         """The trailing comments of these source lines, joined in source order: one output
         line stands for them all (a node and its modifier lines in YAML are one line in the
@@ -530,8 +564,11 @@ class DslPrinter(Printer):
         blocks_line = doc.key_span("blocks").line if "blocks" in doc else None
         for i, (sig, body) in enumerate(blocks.items()):
             sig_span = blocks.key_span(sig)
+            # a one-line body is on the block's line in YAML (W(c): conv(c, 3)): the
+            # comments go down to it
             self.stmt(0, f"block {dsl_expr(sig, sig, sig_span)}:", _line(sig, sig_span),
-                      blank=True, also=blocks_line if i == 0 else None)
+                      blank=True, also=blocks_line if i == 0 else None,
+                      down=not isinstance(body, (list, dict)) or not body)
             self.suite(body, INDENT, False, blocks.value_span(sig))
         if "body" in doc:
             self.stmt(0, "body:", doc.key_span("body").line, blank=True)
@@ -541,7 +578,9 @@ class DslPrinter(Printer):
             self.stmt(0, "edits:", doc.key_span("edits").line, blank=True)
             for i, edit in enumerate(edits):
                 span = _item_span(edits, i, doc.value_span("edits"))
-                self.line(self.edit(edit, span), INDENT, _line(edit, span))
+                head = self.edit(edit, span)
+                self.also = self.edit_lines(edit)
+                self.line(head, INDENT, _line(edit, span))
         return self.finish()
 
     def edit(self, edit: Any, span: SourceSpan | None) -> tuple[str, Any]:
@@ -596,17 +635,22 @@ class DslPrinter(Printer):
 
     def suite(self, value: Any, indent: int, always_list: bool, span: SourceSpan | None,
               ) -> None:
-        """An indented body: several items are a sequence, one item is itself."""
+        """An indented body: several items are a sequence, one item is itself. A
+        ``seq:`` line has no line of its own in YAML (``- - item``): its comments go down
+        to the first item, as does the trailing comment of the list's own line."""
+        value = _bare_seq(value)
         if isinstance(value, list):
             if not value:
                 raise _cannot("an empty body has no DSL form", value, span)
             if len(value) == 1 and not always_list:
-                self.stmt(indent, "seq:", _line(value, span))
+                self.stmt(indent, "seq:", _line(value, span), down=True)
                 self.suite(value, indent + INDENT, True, span)
                 return
             for i, item in enumerate(value):
-                self.line(self.head(item, _item_span(value, i, span)), indent,
-                          _line(item, _item_span(value, i, span)))
+                head = self.head(item, _item_span(value, i, span))
+                if i == 0:
+                    self.also = (*self.also, _line(value, span))
+                self.line(head, indent, _line(item, _item_span(value, i, span)))
             return
         self.line(self.head(value, span), indent, _line(value, span))
 
@@ -614,7 +658,7 @@ class DslPrinter(Printer):
              line: int | None) -> None:
         text, body = head
         also, self.also = self.also, ()
-        self.stmt(indent, text, line, also=also)
+        self.stmt(indent, text, line, also=also, down=text == "seq:")
         if body:
             body(indent + INDENT)
 
@@ -623,6 +667,7 @@ class DslPrinter(Printer):
             raise _cannot("'concat', 'add' and 'mul' take a list of branches", items, span)
         for i, item in enumerate(items):
             item_span = _item_span(items, i, span)
+            item = _bare_seq(item)
             chain = self.chain(item, indent) if isinstance(item, list) else None
             self.line(chain or self.head(item, item_span), indent, _line(item, item_span))
 
@@ -649,6 +694,7 @@ class DslPrinter(Printer):
 
     def head(self, node: Any, span: SourceSpan | None) -> tuple[str, Any]:
         """The first line of an item and a printer for its indented body, if any."""
+        node = _bare_seq(node)
         if isinstance(node, str):
             return dsl_expr(node, node, span), None
         if isinstance(node, list):
@@ -691,7 +737,7 @@ class DslPrinter(Printer):
         if forms:
             return self.form(node, forms[0], span)
         name = names[0]
-        value, mods = node[name], self.mods(node)
+        value, mods = _bare_seq(node[name]), self.mods(node)
         self.key(name, node)
         if isinstance(value, dict) and [k for k in value if k in FORM_KEYS] == ["ref"]:
             text, _ = self.form(value, "ref", span)
@@ -766,7 +812,8 @@ class YamlPrinter(Printer):
         for i, edit in enumerate(edits):
             item_span = _item_span(edits, i, span)
             verb, target = _edit_verb(edit, item_span)
-            self.stmt(0, f"  - {verb}: {yaml_scalar(target)}", _line(target, item_span))
+            self.stmt(0, f"  - {verb}: {yaml_scalar(target)}", _line(target, item_span),
+                      also=self.edit_lines(edit))
             if "with" not in edit:
                 continue
             operand, line = edit["with"], edit.key_span("with").line
@@ -821,37 +868,52 @@ class YamlPrinter(Printer):
         return yaml_scalar(value)
 
     def items(self, value: Any, lead: str, span: SourceSpan | None) -> None:
+        """A list's items; the first also takes the comment of the list's own line (the
+        DSL's ``seq:``, which YAML has no line for)."""
         if not isinstance(value, list):
             self.item(value, lead + "- ", _line(value, span), span)
             return
         for i, item in enumerate(value):
             item_span = _item_span(value, i, span)
-            self.item(item, lead + "- ", _line(item, item_span), item_span)
+            self.item(item, lead + "- ", _line(item, item_span), item_span,
+                      also=(_line(value, span),) if i == 0 else ())
 
-    def item(self, value: Any, lead: str, line: int | None, span: SourceSpan | None) -> None:
+    def item(self, value: Any, lead: str, line: int | None, span: SourceSpan | None,
+             also: tuple[int | None, ...] = ()) -> None:
         """One list item; nested lists and mappings start on the ``- `` line."""
         pad = " " * len(lead)
         if isinstance(value, list) and value:
             for i, sub in enumerate(value):
                 self.item(sub, (lead if i == 0 else pad) + "- ",
-                          _line(sub, _item_span(value, i, span)), _item_span(value, i, span))
+                          _line(sub, _item_span(value, i, span)), _item_span(value, i, span),
+                          also=(*also, _line(value, span)) if i == 0 else ())
         elif isinstance(value, dict) and value:
-            self.mapping(value, pad, span, first_lead=lead, first_line=line, node=True)
+            self.mapping(value, pad, span, first_lead=lead, first_line=line, node=True,
+                         first_also=also)
         else:
-            self.stmt(0, lead + self.inline(value, False), line)
+            self.stmt(0, lead + self.inline(value, False), line, also=also)
 
     def mapping(self, value: dict, pad: str, span: SourceSpan | None,
                 first_lead: str | None = None, first_line: int | None = None,
-                node: bool = False) -> None:
+                node: bool = False, first_also: tuple[int | None, ...] = ()) -> None:
         """A mapping's entries; for a body node, the first line (the layer or form) also
-        takes the trailing comments of the modifier lines, as the DSL does."""
+        takes the trailing comments of the modifier lines, as the DSL does (and those of
+        ``first_also``)."""
         for i, (key, sub) in enumerate(value.items()):
             lead = first_lead if i == 0 and first_lead is not None else pad
             line = _line(key, value.key_span(key)) if i else (first_line or _line(key, span))
-            also = self.mod_lines(value) if node and i == 0 else None
+            also = (*first_also, *self.mod_lines(value)) if node and i == 0 else None
             named_form = node and i == 0 and _is_form(sub)
             self.entry(key, sub, lead, line, value.value_span(key), False, also=also,
                        named_form=named_form)
+
+
+def _one_line_operand(operand: Any, span: SourceSpan | None, comments: Comments) -> bool:
+    """Whether the DSL writes a replace/insert operand on the edit's line."""
+    try:
+        return DslPrinter(comments).head(operand, span)[1] is None
+    except SpecError:
+        return False
 
 
 def _is_form(value: Any) -> bool:
