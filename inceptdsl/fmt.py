@@ -827,7 +827,8 @@ class YamlPrinter(Printer):
         if not isinstance(values, dict) or any(isinstance(v, (list, dict))
                                                for v in values.values()):
             return None
-        texts = [f"{yaml_scalar(str(k))}: {yaml_scalar(v)}" for k, v in values.items()]
+        texts = [f"{yaml_flow_scalar(str(k))}: {yaml_flow_scalar(v)}"
+                 for k, v in values.items()]
         if any("," in t or "{" in t or "}" in t for t in texts):
             return None
         return "{" + ", ".join(texts) + "}"
@@ -862,7 +863,9 @@ class YamlPrinter(Printer):
             return "[]" if isinstance(value, list) else "{}"
         if isinstance(value, list) and flow and all(
                 not isinstance(v, (list, dict)) and "," not in yaml_scalar(v) for v in value):
-            return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
+            return "[" + ", ".join(yaml_flow_scalar(v) for v in value) + "]"
+        if isinstance(value, dict) and flow:  # a mapping of plain values, as the DSL
+            return self._flow_values(value)
         if isinstance(value, (list, dict)):
             return None
         return yaml_scalar(value)
@@ -965,6 +968,19 @@ def yaml_scalar(value: Any) -> str:
     if "'" not in text and all(_yaml_raw_ok(c) for c in text):
         return f"'{text}'"
     return yaml_double_quoted(text)
+
+
+def yaml_flow_scalar(value: Any) -> str:
+    """A scalar as YAML text inside ``[...]`` or ``{...}``, where a plain scalar may not
+    hold ``[ ] { } ,``: such a string is quoted.
+
+    >>> yaml_flow_scalar("-{"), yaml_flow_scalar("relu")
+    ("'-{'", 'relu')
+    """
+    text = yaml_scalar(value)
+    if isinstance(value, str) and text == value and any(c in text for c in "[]{},"):
+        return yaml_double_quoted(text) if "'" in text else f"'{text}'"
+    return text
 
 
 _YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r",
