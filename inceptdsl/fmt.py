@@ -678,6 +678,7 @@ class DslPrinter(Printer):
             return None
         heads, lines = [], []
         for i, item in enumerate(items):
+            self.also = ()
             heads.append(self.head(item, _item_span(items, i, None)))
             lines += [_line(item, _item_span(items, i, None)), *self.also]
         self.also = ()
@@ -695,7 +696,8 @@ class DslPrinter(Printer):
     def head(self, node: Any, span: SourceSpan | None) -> tuple[str, Any]:
         """The first line of an item and a printer for its indented body, if any."""
         node = _bare_seq(node)
-        if isinstance(node, str):
+        if isinstance(node, str):  # one DSL line, whatever lines YAML spread it over
+            self.also = self.comments.span_lines(getattr(node, "span", span))
             return dsl_expr(node, node, span), None
         if isinstance(node, list):
             if not node:
@@ -754,6 +756,7 @@ class DslPrinter(Printer):
             if isinstance(value, dict):
                 raise _cannot(f"'{name}' names a node that already has a name", value, span)
             return f"{name}{mods}:", lambda ind: self.suite(value, ind, False, span)
+        self.also = (*self.also, *self.comments.span_lines(node.value_span(name)))
         return f"{name}: {self.scalar(value)}{mods}", None
 
     def form(self, node: dict, form: str, span: SourceSpan | None) -> tuple[str, Any]:
@@ -846,7 +849,8 @@ class YamlPrinter(Printer):
             extra += self.comments.span_lines(span)
         if inline is not None:
             self.stmt(0, f"{lead}{key_text}: {inline}", line, blank=blank,
-                      also=(*extra, _line(value, span)))
+                      also=(*extra, _line(value, span), *self.comments.span_lines(
+                          getattr(value, "span", span))))
             return
         # a named form (``- b:`` over ``concat:``) is one line in the DSL, ``b: concat:``:
         # its comments go down to the form's line
@@ -893,8 +897,9 @@ class YamlPrinter(Printer):
         elif isinstance(value, dict) and value:
             self.mapping(value, pad, span, first_lead=lead, first_line=line, node=True,
                          first_also=also)
-        else:
-            self.stmt(0, lead + self.inline(value, False), line, also=also)
+        else:  # one line, whatever lines the source spread the value over
+            self.stmt(0, lead + self.inline(value, False), line, also=(
+                *also, *self.comments.span_lines(getattr(value, "span", span))))
 
     def mapping(self, value: dict, pad: str, span: SourceSpan | None,
                 first_lead: str | None = None, first_line: int | None = None,

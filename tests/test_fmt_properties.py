@@ -447,3 +447,11 @@ def test_a_flow_list_quotes_strings_holding_flow_indicators():
     text = HEAD + 'params:\n  sizes:\n    - 1\n    - "-{"\n    - "a]"\nbody:\n  - relu\n'
     yaml_out, _ = _fmt_both(text, "s.yaml", [])
     assert "  sizes: [1, '-{', 'a]']\n" in yaml_out
+
+
+def test_a_comment_after_a_layer_written_over_several_yaml_lines_stays_trailing():
+    """YAML folds ``conv(4,`` / ``1)  # c`` into one value: one line in both outputs."""
+    text = HEAD + "body:\n  - conv(4,\n      1)  # c\n  - x: conv(4,\n      1)  # d\n"
+    yaml_out, dsl_out = _fmt_both(text, "s.yaml", ["# c", "# d"])
+    assert "  - conv(4, 1)  # c\n  - x: conv(4, 1)  # d\n" in yaml_out
+    assert "    conv(4, 1)  # c\n    x: conv(4, 1)  # d\n" in dsl_out
