@@ -20,6 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from inceptdsl.backends.linewrap import fit
+
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.naming import docstring_text
 from inceptdsl.ops import pool_padding
@@ -253,7 +255,7 @@ class BaseGenerator:
         blocks = [*before, self.outputs_decl(), *classes, *factory, *after]
         body = "\n\n\n".join(b.strip("\n") for b in blocks if b.strip())
         gap = "\n\n\n" if body.startswith(("class ", "def ")) else "\n\n"  # as isort spaces
-        return f"{self.header()}\n\n{self.imports(body)}{gap}{body}\n"
+        return fit(f"{self.header()}\n\n{self.imports(body)}{gap}{body}\n")
 
     def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
         """The sources of the helpers the file needs, (before the model, after it); ``used``

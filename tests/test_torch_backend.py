@@ -285,3 +285,11 @@ def test_width_knob_scales_the_generated_model_like_the_summary(name):
     assert sum(p.numel() for p in model.parameters()) == report.params
     with torch.no_grad():
         assert list(model(torch.randn(1, *spec.input)).shape[1:]) == report.output
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_generated_lines_fit_in_100_columns_in_every_backend(name):
+    spec = inceptdsl.load(name)
+    for source in (inceptdsl.compile(spec), inceptdsl.compile(spec, backend="flax"),
+                   inceptdsl.compile(spec, optimize="inference")):
+        assert max(len(line) for line in source.splitlines()) <= 100

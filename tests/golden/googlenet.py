@@ -192,7 +192,9 @@ class Googlenet(nn.Module):
         return self._eager_outputs(x, aux1, aux2)
 
     @torch.jit.unused
-    def _eager_outputs(self, x: Tensor, aux1: Tensor | None, aux2: Tensor | None) -> GooglenetOutputs:
+    def _eager_outputs(
+        self, x: Tensor, aux1: Tensor | None, aux2: Tensor | None
+    ) -> GooglenetOutputs:
         """Main and side outputs in training; the main output alone in eval."""
         if self.training and (aux1 is not None or aux2 is not None):
             return GooglenetOutputs(x, aux1, aux2)
