@@ -235,6 +235,7 @@ class BaseGenerator:
     BLOCK_ARGS = ""
     SUPER_INIT = True
     CROSS_ENTROPY = "cross_entropy({}, target, label_smoothing)"
+    LOG_PROBS = "jnp.log(jnp.maximum({}, 1e-12))"  # the log of probabilities, kept finite
     CONCAT = "torch.cat([{args}], 1)"
     SPLIT = "torch.split({arg}, {sizes}, dim=1)"
     SIZE = staticmethod(code)
@@ -299,17 +300,28 @@ class BaseGenerator:
                 + f"LOSS_WEIGHTS = {{{weights}}}")
 
     def loss(self, main_only: str) -> str:
-        """``loss(outputs, target)``: cross-entropy of the main and weighted side outputs."""
+        """``loss(outputs, target)``: cross-entropy of the main and weighted side outputs.
+
+        A network whose main output is a softmax (the Keras applications) gives
+        probabilities: the loss takes their log, which the cross-entropy's log-softmax
+        leaves unchanged (the log of a distribution is its own log-softmax)."""
         ce = self.CROSS_ENTROPY
+        probabilities = _ends_in_softmax(self.plan.network)
+        main = (lambda v: ce.format(self.LOG_PROBS.format(v))) if probabilities else ce.format
+        kind = "softmax probabilities, so of their log" if probabilities else "logits"
+        doc = f"Cross-entropy of the outputs ({kind})."
+        if self.plan.network.sides:
+            doc = f"Cross-entropy of the main output ({kind}) plus the weighted side outputs."
+            if len(doc) > MAX_LINE - 10:
+                doc = doc.replace(") plus", ")\n" + INDENT + "plus") + "\n" + INDENT
         out = [f"def loss(outputs, target: {self.ARRAY}, label_smoothing: float = 0.0) -> "
-               f"{self.ARRAY}:",
-               f'{INDENT}"""Cross-entropy of the main output plus the weighted side outputs."""']
+               f"{self.ARRAY}:", f'{INDENT}"""{doc}"""']
         if not self.plan.network.sides:
-            return "\n".join([*out, f"{INDENT}return {ce.format('outputs')}"])
+            return "\n".join([*out, f"{INDENT}return {main('outputs')}"])
         out += [
             f"{INDENT}if {main_only}:",
-            f"{INDENT * 2}return {ce.format('outputs')}",
-            f"{INDENT}total = {ce.format('outputs.logits')}",
+            f"{INDENT * 2}return {main('outputs')}",
+            f"{INDENT}total = {main('outputs.logits')}",
             f"{INDENT}for name, weight in LOSS_WEIGHTS.items():",
             f"{INDENT * 2}side = getattr(outputs, name)",
             f"{INDENT * 2}if side is not None:",
@@ -594,3 +606,13 @@ class BaseGenerator:
                 return lambda s, x: template.format(x=x, **self.fields(s.attrs))
         raise AttributeError(name)
 
+
+def _ends_in_softmax(network: ClassPlan) -> bool:
+    """Whether the network's main output is written last by a softmax."""
+    for stmt in reversed(network.stmts):
+        if getattr(stmt, "out", None) != network.output:
+            continue
+        op = stmt.ctor.op if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) else \
+            getattr(stmt, "op", None)
+        return getattr(op, "name", None) == "softmax"
+    return False

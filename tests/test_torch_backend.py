@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from conftest import run_cli, shipped_names
 from helpers import (
@@ -293,3 +294,21 @@ def test_generated_lines_fit_in_100_columns_in_every_backend(name):
     for source in (inceptdsl.compile(spec), inceptdsl.compile(spec, backend="flax"),
                    inceptdsl.compile(spec, optimize="inference")):
         assert max(len(line) for line in source.splitlines()) <= 100
+
+
+def test_loss_of_a_softmax_network_is_the_cross_entropy_of_its_probabilities():
+    spec = inceptdsl.load("inception_v3_keras", set={"input": [3, 75, 75], "num_classes": 5})
+    module = load_source(inceptdsl.compile(spec), "keras_loss_check")
+    model = module.create_model().eval()
+    x, target = torch.randn(3, 3, 75, 75), torch.tensor([0, 3, 4])
+    with torch.no_grad():
+        probs = model(x)
+        expected = F.nll_loss(torch.log(probs), target)
+        assert torch.allclose(probs.sum(1), torch.ones(3))
+        assert torch.allclose(module.loss(probs, target), expected, atol=1e-6)
+
+
+def test_loss_of_a_logits_network_is_the_plain_cross_entropy():
+    module = load_source(inceptdsl.compile(inceptdsl.load(TINY)), "tiny_loss_check")
+    logits, target = torch.randn(4, 10), torch.tensor([1, 2, 3, 4])
+    assert torch.equal(module.loss(logits, target), F.cross_entropy(logits, target))

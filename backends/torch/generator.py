@@ -67,6 +67,7 @@ class TorchGenerator(BaseGenerator):
     ACTIVATIONS = _ACTIVATIONS
     HELPERS = _HELPERS  # name -> source of the helpers a file may need
     CROSS_ENTROPY = "F.cross_entropy({}, target, label_smoothing=label_smoothing)"
+    LOG_PROBS = "{}.clamp_min(1e-12).log()"
     SIZE = staticmethod(lambda value: _tuple(value))
 
     def helper_sources(self, used: str) -> tuple[list[str], list[str]]:

@@ -351,7 +351,7 @@ def create_model(**overrides) -> GooglenetTorchvision:
 
 
 def loss(outputs, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy of the main output plus the weighted side outputs."""
+    """Cross-entropy of the main output (logits) plus the weighted side outputs."""
     if isinstance(outputs, Tensor):
         return F.cross_entropy(outputs, target, label_smoothing=label_smoothing)
     total = F.cross_entropy(outputs.logits, target, label_smoothing=label_smoothing)

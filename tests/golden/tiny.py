@@ -65,5 +65,5 @@ def create_model(**overrides) -> Tiny:
 
 
 def loss(outputs, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy of the main output plus the weighted side outputs."""
+    """Cross-entropy of the outputs (logits)."""
     return F.cross_entropy(outputs, target, label_smoothing=label_smoothing)

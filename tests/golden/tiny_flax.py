@@ -174,7 +174,7 @@ def create_model(rngs: nnx.Rngs | None = None, **overrides) -> Tiny:
 
 
 def loss(outputs, target: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
-    """Cross-entropy of the main output plus the weighted side outputs."""
+    """Cross-entropy of the outputs (logits)."""
     return cross_entropy(outputs, target, label_smoothing)
 
 
