@@ -49,8 +49,7 @@ def lower(graph, weights: dict, spec: Any):
     for node_id in live_nodes(graph):
         data = graph.node(node_id)
         b.tensor[node_id] = LOWERINGS[data["op"]](b, node_id, data["attrs"])
-    out = b.tensor[graph.output]
-    b.node("Identity", [out], "output", name="output")
+    _name_output(b, b.tensor[graph.output])
     shape_in = ["batch", *graph.shape("input")]
     shape_out = ["batch", *graph.shape(graph.output)]
     onnx_graph = helper.make_graph(
@@ -65,6 +64,17 @@ def lower(graph, weights: dict, spec: Any):
     helper.set_model_props(model, {"name": spec.name, "description": spec.description or "",
                                    "inceptdsl_version": __version__})
     return model
+
+
+def _name_output(b: Any, out: str) -> None:
+    """The graph output is called ``output``: the tensor of the node that computes it is
+    renamed when nothing else reads it, else an ``Identity`` copies it (the input itself,
+    or a tensor that other nodes read too)."""
+    producer = next((n for n in reversed(b.nodes) if out in n.output), None)
+    if producer is None or any(out in n.input for n in b.nodes):
+        b.node("Identity", [out], "output", name="output")
+        return
+    producer.output[list(producer.output).index(out)] = "output"
 
 
 def render(spec: Any, state: dict | None = None, optimize: str | None = None) -> bytes:
