@@ -325,3 +325,13 @@ def test_compiling_to_flax_imports_neither_jax_nor_flax():
 def test_generated_code_matches_the_golden_file():
     assert_matches_golden(inceptdsl.compile(inceptdsl.load(TINY), backend="flax"),
                           "tiny_flax.py")
+
+
+def test_loss_of_a_softmax_network_matches_torch_on_the_same_probabilities():
+    spec = inceptdsl.load("inception_v3_keras")
+    probs = torch.softmax(torch.randn(4, 7, generator=torch.Generator().manual_seed(3)), 1)
+    target = torch.tensor([0, 3, 6, 2])
+    got = flax_module(spec, "loss").loss(jax.numpy.asarray(probs.numpy()),
+                                         jax.numpy.asarray(target.numpy()))
+    expected = torch.nn.functional.nll_loss(torch.log(probs), target)
+    assert abs(float(got) - float(expected)) < 1e-5
