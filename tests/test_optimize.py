@@ -89,8 +89,9 @@ def ir_conv_folds(graph) -> dict[str, str]:
 
 def beyond_class_code(model, bn: str, conv: str) -> bool:
     """The documented limits of the torch optimizer, which folds conv -> BN chains of one
-    class's forward: not a BN inside an ``nn.Sequential``, after a block's call (its conv
-    in a child module), or of an optional branch (``self.skipbn = None`` when absent)."""
+    class's forward (fixed sequences written out): not a BN inside an ``nn.Sequential``
+    built by a loop or a condition, after a block's call (its conv in a child module), or
+    of an optional branch (``self.skipbn = None`` when absent)."""
     parent, _, name = bn.rpartition(".")
     owner = model.get_submodule(parent)
     optional = f"self.{name} = None" in inspect.getsource(type(owner).__init__)
@@ -182,3 +183,9 @@ def test_optimized_googlenet_matches_the_golden_file():
     assert_matches_golden(inceptdsl.compile(inceptdsl.load("googlenet_torchvision"),
                                             optimize="inference"),
                           "googlenet_torchvision_optimized.py")
+
+
+def test_a_conv_bn_pair_inside_a_fixed_sequence_is_folded():
+    source = inceptdsl.compile(inceptdsl.load("inception_next_atto"), optimize="inference")
+    assert "fold_conv_bn(self.stem[0], self.stem[1])" in source
+    assert "x = self.stem(x)" not in source

@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
@@ -384,21 +385,22 @@ class InferenceGenerator(TorchGenerator):
     def rewrite(self, plan: ClassPlan) -> tuple[list, list[str], list[str]]:
         """(new statements, extra __init__ lines, fold() lines) of one class."""
         taken = {d.attr for d in plan.decls} | {v for s in plan.stmts for v in writes(s)}
-        chains = find_chains(plan.stmts)
+        body = _unrolled(plan)
+        chains = find_chains(body)
         names = {c.start: self._names(c.conv.attr, taken) for c in chains}
         producers = [self._local(c, names[c.start]) for c in chains]
         decls = {d.attr: d.ctor for d in plan.decls if d.cond is None}
-        producers += [p for i, s in enumerate(plan.stmts)
+        producers += [p for i, s in enumerate(body)
                       if (p := self._unit_call(i, s) or self._seq_head(i, s, decls))]
         producers.sort(key=lambda p: p.start)
-        groups = _group(producers, plan.stmts)
+        groups = _group(producers, body)
         init, fold = [], []
         for c in chains:
             w, b = names[c.start]
             init += [_buffer(w), _buffer(b)]
             bn = f", self.{c.bn.attr}" if c.bn else ""
             fold.append(f"self.{w}, self.{b} = fold_conv_bn(self.{c.conv.attr}{bn})")
-        stmts: list[Any] = list(plan.stmts)
+        stmts: list[Any] = list(body)
         for c in chains:
             stmts[c.start] = FoldedConv(c, names[c.start])
             stmts[c.start + 1:c.end] = [None] * (c.end - c.start - 1)
@@ -418,7 +420,7 @@ class InferenceGenerator(TorchGenerator):
         return [s for s in stmts if s is not None], init, fold
 
     def _names(self, attr: str, taken: set[str]) -> tuple[str, str]:
-        base = attr
+        base = re.sub(r"\W+", "_", attr).strip("_")  # stem[0] -> stem_0
         while {f"{base}_w", f"{base}_b"} & taken:
             base += "_"
         taken |= {f"{base}_w", f"{base}_b"}
@@ -537,6 +539,46 @@ class InferenceGenerator(TorchGenerator):
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _unrolled(plan: ClassPlan) -> list:
+    """The class body with each call of a fixed sequence that holds a foldable conv -> BN
+    pair written out item by item (``self.stem[0]``, ``self.stem[1]``), so the pair folds.
+
+    >>> from inceptdsl.loader import load
+    >>> from inceptdsl.plan import plan_network
+    >>> net = plan_network(load("inception_next_atto")).network
+    >>> [s.attr for s in _unrolled(net) if isinstance(s, Call)][:2]
+    ['stem[0]', 'stem[1]']
+    """
+    decls = {d.attr: d.ctor for d in plan.decls if d.cond is None}
+    out: list[Any] = []
+    for s in plan.stmts:
+        seq = decls.get(s.attr) if isinstance(s, Call) and not s.optional else None
+        if not (isinstance(seq, SeqCtor) and _holds_conv_bn(seq)):
+            out.append(s)
+            continue
+        arg = s.arg
+        for k, (name, ctor) in enumerate(seq.items):
+            out.append(Call(s.out, f"{s.attr}.{name}" if name else f"{s.attr}[{k}]", arg, ctor))
+            arg = s.out
+    return out
+
+
+def _holds_conv_bn(seq: SeqCtor) -> bool:
+    """A sequence of fixed items (no repeats or conditions) with a conv then a BN that
+    folds into it."""
+    if any(not isinstance(e, tuple) or not isinstance(e[1], (OpCtor, BlockCtor))
+           for e in seq.items):
+        return False
+    ctors = [c for _, c in seq.items]
+    return any(_is_op(conv, "conv2d") and _is_op(bn, "batchnorm") and
+               bn_folds_into("conv2d", bn.attrs) and len(bn.in_shape) == 3
+               for conv, bn in zip(ctors, ctors[1:], strict=False))
+
+
+def _is_op(ctor: Any, op: str) -> bool:
+    return isinstance(ctor, OpCtor) and ctor.op.name == op
 
 
 def _group(producers: list[Producer], stmts: list) -> list[list[Producer]]:
