@@ -30,8 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .elaborate import needs_module
 from .errors import SourceSpan, SpecError
 from .expr import Const, Expr, did_you_mean
+from .naming import attr_names
 from .ops import OPS
 from .spec import Add, BlockDef, Concat, Layer, Mul, Node, Ref, Repeat, Seq, Spec, parse_node
 
@@ -146,7 +148,8 @@ def addresses(body: Node, blocks: dict[str, BlockDef]) -> list[Address]:
     >>> "repeat.3" in paths, "mixed_5b.branch0.conv" in paths
     (True, True)
     """
-    return list(_Walker(blocks).walk(body, _Where("", False, [0], {}, [], None)))
+    top = _Where("", False, [0], _autonames(body, blocks), [], None)
+    return list(_Walker(blocks).walk(body, top))
 
 
 @dataclass
@@ -221,8 +224,7 @@ class _Walker:
 
     def _layer(self, n: Layer, at: _Where) -> Iterator[Address]:
         bdef = self.blocks.get(n.callee)
-        op = OPS.get(n.callee)
-        if bdef is None and not (at.numbered or n.name is not None or (op and op.stateful)):
+        if not (at.numbered or n.name is not None or needs_module(n, self.blocks)):
             return
         path = self._local(n, at)
         yield self.found(path, n, at)
@@ -236,13 +238,8 @@ class _Walker:
 
 
 def _autonames(body: Node, blocks: dict[str, BlockDef]) -> dict[int, str]:
-    from .naming import attr_names
-
-    def needs_module(n: Layer) -> bool:
-        op = OPS.get(n.callee)
-        return n.callee in blocks or bool(op and op.stateful)
-
-    return attr_names(body, needs_module)
+    """The attribute names the expander gives unnamed layers of ``body`` (same rule)."""
+    return attr_names(body, lambda n: needs_module(n, blocks))
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:

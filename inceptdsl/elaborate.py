@@ -248,11 +248,22 @@ class Elaborator:
         return name
 
     def needs_module(self, n: Layer) -> bool:
-        """Whether an unnamed layer still becomes a module attribute (blocks, stateful ops)."""
-        if n.callee in self.spec.blocks:
-            return True
-        op = OPS.get(n.callee)
-        return bool(op and op.stateful)
+        """Whether an unnamed layer still becomes a module attribute (see :func:`needs_module`)."""
+        return needs_module(n, self.spec.blocks)
+
+
+def needs_module(n: Layer, blocks: dict) -> bool:
+    """Whether an unnamed layer still becomes a module attribute: a block call or a
+    stateful op (a conv has weights, a relu does not).
+
+    >>> from inceptdsl.spec import parse_node
+    >>> needs_module(parse_node("conv(8, 3)", None), {}), needs_module(parse_node("relu", None), {})
+    (True, False)
+    """
+    if n.callee in blocks:
+        return True
+    op = OPS.get(n.callee)
+    return bool(op and op.stateful)
 
 
 # ---------------------------------------------------------------------------- width

@@ -271,3 +271,15 @@ def test_dsl_and_yaml_variants_are_the_same_spec(tmp_path):
     (tmp_path / "v.yaml").write_text(yaml_text.out)
     a, b = (summary(tmp_path / n) for n in ("v.incept", "v.yaml"))
     assert (a["params"], a["macs"]) == (b["params"], b["macs"]) == (25_033_200, 5_112_236_128)
+
+
+def test_an_unnamed_top_level_block_call_is_addressed_by_the_name_the_model_gives_it(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("name: p\ninput: [3, 8, 8]\nblocks:\n  B(c):\n    - conv(c, 3, pad=1)\n"
+                      "    - relu\nbody:\n  - B(8)\n  - conv(4, 1)\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {parent}\nname: c\nedits:\n  - set: b\n    with: {{c: 16}}\n"
+                     "  - remove: conv\n")
+    result = run_cli("check", str(child))
+    assert result.code == 0, result.err
+    assert "2 edits" in result.out
