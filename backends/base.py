@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from inceptdsl.backends.linewrap import fit
+from inceptdsl.backends.linewrap import INDENT, fit, items
 
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.naming import docstring_text
@@ -46,7 +46,6 @@ from inceptdsl.plan import (
     Sum,
 )
 
-INDENT = "    "
 MAX_LINE = 96
 
 
@@ -139,18 +138,13 @@ def assign(target: str, value: str) -> list[str]:
 
 
 def split_args(text: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
+    """The top-level comma-separated items of an argument list (commas inside brackets or
+    strings do not split).
+
+    >>> split_args('a, f(b, c), "d, e"')
+    ['a', 'f(b, c)', '"d, e"']
+    """
+    return items(text)
 
 
 def wrap_def(head: str) -> str:

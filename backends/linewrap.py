@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import textwrap
 
-LIMIT = 100
+LIMIT = 100  # the files' limit; renderers wrap their own forms earlier (base.MAX_LINE)
 INDENT = "    "
 _CLOSE = {")": "(", "]": "[", "}": "{"}
 
@@ -83,7 +83,7 @@ def split(line: str, limit: int = LIMIT) -> list[str]:
     elif comprehension:
         inner = [pad + part for part in comprehension]
     elif _collection(line, start, body):
-        inner = [pad + item + "," for item in _items(body)]
+        inner = [pad + item + "," for item in items(body)]
     else:
         inner = [pad + body]
     closing = pad[:-len(INDENT)] + tail
@@ -134,17 +134,18 @@ def _last_pair(line: str) -> tuple[int, int] | None:
     return last
 
 
-def _items(body: str) -> list[str]:
-    """The top-level comma-separated items of a bracket's contents."""
-    items, depth, start = [], 0, 0
+def items(body: str) -> list[str]:
+    """The top-level comma-separated items of a bracket's contents (not split inside
+    brackets or string literals)."""
+    out, depth, start = [], 0, 0
     for i, ch in _scan(body):
         depth += ch in "([{"
         depth -= ch in ")]}"
         if ch == "," and depth == 0:
-            items.append(body[start:i].strip())
+            out.append(body[start:i].strip())
             start = i + 1
     rest = body[start:].strip()
-    return items + [rest] if rest else items
+    return out + [rest] if rest else out
 
 
 def _comprehension(body: str) -> list[str] | None:
@@ -168,5 +169,5 @@ def _collection(line: str, start: int, body: str) -> bool:
     before = line[:start].rstrip()
     after_name = bool(before) and (before[-1].isalnum() or before[-1] in "_)]")
     if line[start] == "(":
-        return after_name or len(_items(body)) > 1
+        return after_name or len(items(body)) > 1
     return not after_name

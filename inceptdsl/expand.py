@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .elaborate import (
-    MAX_DEPTH,
-    MAX_REPEAT,
     Elaborator,
     activation,
     number,
@@ -38,7 +36,7 @@ from .passes.shapes import infer_node
 from .spec import KNOBS, Add, BlockDef, Concat, Layer, Mul, Node, Repeat, Seq, Spec
 
 MAX_GRAPH_NODES = 20_000  # ops (the largest shipped spec has ~800)
-__all__ = ["MAX_DEPTH", "MAX_GRAPH_NODES", "MAX_REPEAT", "Network", "expand", "split_sizes"]
+__all__ = ["MAX_GRAPH_NODES", "Network", "expand", "split_sizes"]
 
 
 @dataclass

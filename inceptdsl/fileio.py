@@ -56,9 +56,6 @@ def write_output(path: str | Path, data: str | bytes, protect: list[str] | None 
         raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
 
 
-write_atomic = write_output  # the former name
-
-
 def _write_stdout(raw: bytes) -> None:
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:  # a text stream (tests capture output in a StringIO)

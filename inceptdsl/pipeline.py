@@ -85,17 +85,17 @@ def compile_source(spec: Spec, backend: str, optimize: str | None = None,
     if weights is not None and backend != "onnx":
         raise UsageError("--weights applies to --backend onnx (the generated torch and flax "
                          "models load a state_dict themselves)")
-    analyze(spec)  # every spec error is reported before any code is produced
+    report = analyze(spec)  # every spec error is reported before any code is produced
     if backend == "onnx":
-        return _onnx(spec, optimize, weights)
+        return _onnx(spec, optimize, weights, report.network.graph)
     module = importlib.import_module(f"inceptdsl.backends.{backend}")
     if optimize:
         return module.render(plan(spec), optimize=optimize)
     return module.render(plan(spec))
 
 
-def _onnx(spec: Spec, optimize: str | None, weights: str | None) -> bytes:
-    """The onnx backend lowers the IR itself (no plan): the serialized model."""
+def _onnx(spec: Spec, optimize: str | None, weights: str | None, graph: Any) -> bytes:
+    """The onnx backend lowers the analysed IR itself (no plan): the serialized model."""
     try:
         module = importlib.import_module("inceptdsl.backends.onnx")
         import onnx  # noqa: F401
@@ -105,4 +105,4 @@ def _onnx(spec: Spec, optimize: str | None, weights: str | None) -> bytes:
     from .state import read_state
 
     state = read_state(weights) if weights is not None else None
-    return module.render(spec, state, optimize=optimize)
+    return module.render(spec, state, optimize=optimize, graph=graph)

@@ -87,7 +87,8 @@ class FlaxGenerator(BaseGenerator):
     def __init__(self, plan: NetworkPlan):
         super().__init__(plan)
         self.helpers |= {"cross_entropy", *PORTING}
-        self.dropouts: dict[int, str] = {}  # functional dropout statement -> its module
+        # id of a functional dropout statement -> (the statement, its module attribute)
+        self.dropouts: dict[int, tuple[Functional, str]] = {}
 
     def helper_sources(self, used: str) -> tuple[list[str], list[str]]:
         """The prelude helpers the code calls or the lowerings asked for, with those they
@@ -163,8 +164,7 @@ class FlaxGenerator(BaseGenerator):
 
     def init_tail(self, plan: ClassPlan, length: int) -> list[str]:
         lines = []
-        for stmt_id, attr in self.dropouts.items():
-            stmt = _find(plan.stmts, stmt_id)
+        for stmt, attr in self.dropouts.values():
             random = self.dropout if stmt.op.name == "dropout" else self.drop_path
             lines += assign(f"{INDENT * 2}self.{attr}", random(stmt.attrs["p"]))
         if plan.is_network and plan.sides:
@@ -294,7 +294,7 @@ class FlaxGenerator(BaseGenerator):
         return f"nnx.Dropout({code(p)}, deterministic=False, rngs=rngs)"
 
     def call_dropout(self, s: Functional, x: str) -> str:
-        return f"self.{self.dropouts[id(s)]}({x})"
+        return f"self.{self.dropouts[id(s)][1]}({x})"
 
     call_drop_path = call_dropout  # a module too: it draws random numbers in training
 
@@ -382,11 +382,7 @@ def _walk(stmts: list):
             yield from _walk(stmt.body)
 
 
-def _find(stmts: list, stmt_id: int) -> Any:
-    return next(s for s in _walk(stmts) if id(s) == stmt_id)
-
-
-def _functional_dropouts(plan: ClassPlan) -> dict[int, str]:
+def _functional_dropouts(plan: ClassPlan) -> dict[int, tuple[Functional, str]]:
     """Module attributes for dropouts PyTorch applies functionally (they need RNG state)."""
 
     taken = {d.attr for d in plan.decls}
@@ -397,5 +393,5 @@ def _functional_dropouts(plan: ClassPlan) -> dict[int, str]:
             while name in taken:
                 name, i = f"{stmt.op.name}_{i}", i + 1
             taken.add(name)
-            out[id(stmt)] = name
+            out[id(stmt)] = (stmt, name)
     return out

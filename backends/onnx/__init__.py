@@ -22,12 +22,13 @@ PRODUCER = "inceptdsl"
 
 
 def export(spec: Any, state: dict | None = None, optimize: str | None = None,
-           seed: int = 0):
-    """The ONNX model of a spec (see the module doc)."""
+           seed: int = 0, graph: Any = None):
+    """The ONNX model of a spec (see the module doc); ``graph``: its analysed IR, when the
+    caller has it already (``compile`` analyses first, to report errors)."""
     from inceptdsl.pipeline import analyze
     from inceptdsl.state import fit_state, initial_state
 
-    graph = analyze(spec).network.graph
+    graph = graph if graph is not None else analyze(spec).network.graph
     weights = fit_state(graph, state) if state is not None else initial_state(graph, seed)
     if optimize == "inference":
         from inceptdsl.passes.inference import optimize_for_inference
@@ -77,11 +78,12 @@ def _name_output(b: Any, out: str) -> None:
     producer.output[list(producer.output).index(out)] = "output"
 
 
-def render(spec: Any, state: dict | None = None, optimize: str | None = None) -> bytes:
+def render(spec: Any, state: dict | None = None, optimize: str | None = None,
+           graph: Any = None) -> bytes:
     """The serialized model (what ``compile --backend onnx`` writes), checked by
     ``onnx.checker`` with full shape inference (on the bytes: one serialization)."""
     import onnx
 
-    data = export(spec, state, optimize).SerializeToString()
+    data = export(spec, state, optimize, graph=graph).SerializeToString()
     onnx.checker.check_model(data, full_check=True)
     return data

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import helper
 
 from inceptdsl.ir import Graph
 from inceptdsl.ops import conv_padding, pool_padding
@@ -128,13 +128,7 @@ def _batch_statistics_norm(b: Builder, nid: str, x: str, scale: str, bias: str,
     rank = len(b.shape_of(nid)) + 1
     axes = [0, *range(2, rank)]
     view = [1, -1] + [1] * (rank - 2)
-    mean = b.node("ReduceMean", [x], f"{nid}:mean", axes=axes, keepdims=1)
-    centred = b.node("Sub", [x, mean], f"{nid}:centred")
-    sq = b.node("Mul", [centred, centred], f"{nid}:sq")
-    var = b.node("ReduceMean", [sq], f"{nid}:var", axes=axes, keepdims=1)
-    std = b.node("Sqrt", [b.node("Add", [var, b.const(f"{nid}.eps", eps)], f"{nid}:var_eps")],
-                 f"{nid}:std")
-    normed = b.node("Div", [centred, std], f"{nid}:normed")
+    normed = _normalise(b, nid, x, axes, eps)
     shape = b.const(f"{nid}.view", view, np.int64)
     gamma = b.node("Reshape", [scale, shape], f"{nid}:gamma")
     beta = b.node("Reshape", [bias, shape], f"{nid}:beta")
@@ -412,4 +406,3 @@ def input_(b: Builder, nid: str, a: dict) -> str:
     return nid
 
 
-FLOAT = TensorProto.FLOAT

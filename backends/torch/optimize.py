@@ -241,8 +241,16 @@ def _act_of(stmt: Any) -> Functional | None:
 
 
 def _is_op_call(stmt: Any, op: str) -> bool:
-    return isinstance(stmt, Call) and not stmt.optional and isinstance(stmt.ctor, OpCtor) \
-        and stmt.ctor.op.name == op
+    return isinstance(stmt, Call) and not stmt.optional and _is_op(stmt.ctor, op)
+
+
+def _is_op(ctor: Any, op: str) -> bool:
+    return isinstance(ctor, OpCtor) and ctor.op.name == op
+
+
+def _folds(bn: OpCtor) -> bool:
+    """A BN (on a map: ``F.conv2d`` output) that the shared rule folds into a conv."""
+    return bn_folds_into("conv2d", bn.attrs) and len(bn.in_shape) == 3
 
 
 def find_chains(stmts: list) -> list[Chain]:
@@ -263,8 +271,7 @@ def find_chains(stmts: list) -> list[Chain]:
             continue
         end, bn, act = i + 1, None, None
         nxt, j = _next_statement(stmts, end)
-        if _is_op_call(nxt, "batchnorm") and nxt.arg == s.out == nxt.out and \
-                bn_folds_into("conv2d", nxt.ctor.attrs) and len(nxt.ctor.in_shape) == 3:
+        if _is_op_call(nxt, "batchnorm") and nxt.arg == s.out == nxt.out and _folds(nxt.ctor):
             bn, end = nxt, j + 1
         nxt, j = _next_statement(stmts, end)
         if nxt is not None and (a := _act_of(nxt)) is not None and a.arg == s.out == a.out:
@@ -476,7 +483,7 @@ class InferenceGenerator(TorchGenerator):
             return lines
         doc = '"""Fold BN into the convs and fuse sibling convs (on eval() and on load)."""'
         return [f"{INDENT}def fold(self) -> None:", f"{INDENT * 2}{doc}",
-                *(out for line in fold for out in _fold_line(line)), "", *lines]
+                *(out for line in fold for out in _wrapped(line, INDENT * 2)), "", *lines]
 
     def statement(self, stmt: Any) -> list[str]:
         if isinstance(stmt, Raw):
@@ -572,13 +579,8 @@ def _holds_conv_bn(seq: SeqCtor) -> bool:
            for e in seq.items):
         return False
     ctors = [c for _, c in seq.items]
-    return any(_is_op(conv, "conv2d") and _is_op(bn, "batchnorm") and
-               bn_folds_into("conv2d", bn.attrs) and len(bn.in_shape) == 3
+    return any(_is_op(conv, "conv2d") and _is_op(bn, "batchnorm") and _folds(bn)
                for conv, bn in zip(ctors, ctors[1:], strict=False))
-
-
-def _is_op(ctor: Any, op: str) -> bool:
-    return isinstance(ctor, OpCtor) and ctor.op.name == op
 
 
 def _group(producers: list[Producer], stmts: list) -> list[list[Producer]]:
@@ -607,11 +609,6 @@ def _can_join(group: list[Producer], p: Producer, stmts: list) -> bool:
         if p.arg in writes(stmts[i]) or p.out in reads(stmts[i]) | writes(stmts[i]):
             return False
     return True
-
-
-def _fold_line(line: str) -> list[str]:
-    """A line of ``fold()`` in the method body (see :func:`_wrapped`)."""
-    return _wrapped(line, INDENT * 2)
 
 
 def _wrapped(line: str, pad: str) -> list[str]:
