@@ -358,6 +358,9 @@ class Planner(Elaborator):
         self.block_class: dict[str, str] = {}
         self.plans: dict[str, ClassPlan] = {}
         self.variants: dict[str, list[tuple[str, str, SourceSpan]]] = {}
+        # block instances with equal values plan alike: their class and output, once
+        self.planned: dict[tuple, str] = {}
+        self.probed: dict[tuple, Val] = {}
         self.order: list[str] = []
         self.helpers: set[str] = set()
 
@@ -541,9 +544,13 @@ class Planner(Elaborator):
     def _block_ctor(self, n: Layer, bdef: BlockDef, x: Val, ctx: PCtx, args: list,
                     inner: Env) -> tuple[BlockCtor, Val]:
         """The constructor of a block call and its output; plans the block's class."""
-        probe = PCtx(self._builder(bdef.body, emit=False), inner, "x", stack=ctx.stack,
-                     dead=ctx.dead)
-        out = self.node(bdef.body, Val("x", x.channels, x.shape), probe)
+        key = (bdef.name, repr(sorted(inner.sym.items())), repr(sorted(inner.con.items())),
+               repr(x.channels), x.shape, ctx.stack, ctx.dead)
+        out = self.probed.get(key)
+        if out is None:  # the output of the first instance with these values
+            probe = PCtx(self._builder(bdef.body, emit=False), inner, "x", stack=ctx.stack,
+                         dead=ctx.dead)
+            out = self.probed[key] = self.node(bdef.body, Val("x", x.channels, x.shape), probe)
         cls = self.block_class[bdef.name]
         if ctx.b.emit:
             cls = self._plan_block(bdef, inner.con, x.shape, n.span, ctx)
@@ -585,12 +592,16 @@ class Planner(Elaborator):
         Instances that need different code (a ``linear`` after a ``flatten`` at two input
         sizes) get one class each, named after their input size.
         """
+        key = (bdef.name, repr(sorted(con.items())), shape, ctx.stack, ctx.dead)
+        if key in self.planned:  # an instance like an earlier one: same class, same plan
+            return self.planned[key]
         plan = self.plan_block(bdef, con, shape, ctx)
         signature = class_signature(plan)
         variants = self.variants.setdefault(bdef.name, [])
         for known, cls, _ in variants:
             if known == signature:
                 _merge_types(self.plans[cls], plan)
+                self.planned[key] = cls
                 return cls
         cls = self.block_class[bdef.name]
         if variants:
@@ -605,6 +616,7 @@ class Planner(Elaborator):
         plan.name = cls
         variants.append((signature, cls, span))
         self.plans[cls] = plan
+        self.planned[key] = cls
         self.order.append(cls)
         return cls
 
