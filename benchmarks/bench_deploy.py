@@ -25,10 +25,11 @@ Candidates (fp32 unless marked):
   optimized ONNX; its accuracy against fp32 is measured on 64 random inputs (relative
   difference and top-1 agreement).
 
-Every runtime uses ``--threads`` threads (default: all CPUs of this process). The fp32
-peak fraction is ``2 x MACs x batch / time`` over the best measured fp32 GEMM rate
-(``torch.mm`` and numpy's BLAS on 4096^2 matrices, best of 5, on the same threads, its own
-process); direct conv kernels can exceed it.
+Every runtime uses ``--threads`` threads (default: all CPUs of this process). The peak
+fraction is ``2 x MACs x batch / time`` over the best measured GEMM rate in its own process
+on the same threads (4096^2 matrices, best of 5): fp32 from ``torch.mm`` and numpy's BLAS
+(direct conv kernels can exceed it), bf16 from an OpenVINO MatMul with the bf16 hint. The
+report says what rate the bf16 target would need against that bf16 peak.
 
 Usage::
 
@@ -226,24 +227,47 @@ def child(args: argparse.Namespace) -> int:
 
 
 def gemm_child(args: argparse.Namespace) -> int:
-    """The best fp32 GEMM rate (GFLOP/s) on ``--threads`` threads: ``torch.mm`` and numpy's
-    BLAS on 4096^2 matrices, the best of 5 runs of each (a practical peak: direct conv
-    kernels can beat it)."""
+    """The best GEMM rates (GFLOP/s) on ``--threads`` threads, 4096^2 matrices, best of 5
+    runs of each: fp32 from ``torch.mm`` and numpy's BLAS (a practical peak: direct conv
+    kernels can beat it), bf16 from an OpenVINO MatMul with the bf16 precision hint (what
+    its bf16 convolutions can reach at best on this CPU)."""
     import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
     n = 4096
+    rng = np.random.default_rng(0)
+    fp32 = _best_rate([(torch.mm, (torch.randn(n, n), torch.randn(n, n))),
+                       (np.matmul, tuple(rng.random((2, n, n), np.float32)))], n)
+    print(json.dumps({"gflops": fp32, "bf16_gflops": _openvino_bf16_rate(args.threads, n)}))
+    return 0
+
+
+def _best_rate(calls: list, n: int) -> float:
     rates = []
-    for mm, a, b in ((torch.mm, torch.randn(n, n), torch.randn(n, n)),
-                     (np.matmul, *np.random.default_rng(0).random((2, n, n), np.float32))):
-        mm(a, b)
+    for mm, operands in calls:
+        mm(*operands)
         for _ in range(5):
             start = time.perf_counter()
-            mm(a, b)
+            mm(*operands)
             rates.append(2 * n ** 3 / (time.perf_counter() - start) / 1e9)
-    print(json.dumps({"gflops": max(rates)}))
-    return 0
+    return max(rates)
+
+
+def _openvino_bf16_rate(threads: int, n: int) -> float:
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([n, n], np.float32)
+    weight = ops.constant(rng.random((n, n), np.float32))
+    core = ov.Core()
+    compiled = core.compile_model(ov.Model([ops.matmul(x, weight, False, False)], [x]), "CPU",
+                                  {"INFERENCE_NUM_THREADS": threads,
+                                   "PERFORMANCE_HINT": "LATENCY",
+                                   "INFERENCE_PRECISION_HINT": "bf16"})
+    return _best_rate([(compiled, (rng.random((n, n), np.float32),))], n)
 
 
 def _slug(name: str) -> str:
@@ -356,9 +380,10 @@ def _best(med: dict, names: list[str]) -> str | None:
     return min(present, key=med.get) if present else None
 
 
-def report(args, results: dict, diffs: dict, acc: dict, gemm: float, versions: str) -> str:
+def report(args, results: dict, diffs: dict, acc: dict, peaks: dict, versions: str) -> str:
     import inceptdsl
 
+    gemm, bf16 = peaks["gflops"], peaks["bf16_gflops"]
     lines = ["## Deployment (`benchmarks/bench_deploy.py`)", "",
              f"Machine: {machine()}; {versions}.", "",
              f"CPU flags (SIMD): {simd_flags()}.", "",
@@ -367,18 +392,20 @@ def report(args, results: dict, diffs: dict, acc: dict, gemm: float, versions: s
              f"iterations after {args.warmup} warm-up per process, medians of the per-process "
              "medians. "
              f"fp32 peak: the best measured fp32 GEMM rate (torch.mm and numpy, 4096^2, "
-             f"best of 5) {gemm:.0f} GFLOP/s; direct conv kernels can exceed it.", ""]
+             f"best of 5) {gemm:.0f} GFLOP/s; direct conv kernels can exceed it. bf16 peak "
+             f"(rows marked bf16): the best rate of an OpenVINO MatMul, 4096^2, bf16 hint, "
+             f"{bf16:.0f} GFLOP/s ({bf16 / gemm:.1f}x the fp32 peak).", ""]
     for (model, batch), times in results.items():
         macs = inceptdsl.analyze(inceptdsl.load(MODELS[model][0], set={"aux_logits": False})).macs
         med = {n: median(t) for n, t in times.items()}
         base, cl = med.get("tv eager"), med.get("tv cl+fx")
         lines += [f"### {model}, batch {batch}", "",
-                  "| candidate | ms / batch | vs tv eager | vs tv cl+fx | fp32 peak | "
+                  "| candidate | ms / batch | vs tv eager | vs tv cl+fx | of peak | "
                   "rel. diff to tv eager |", "|---|---:|---:|---:|---:|---:|"]
         for name in args.candidates:
             t = med[name]
-            peak = "" if name in LOW_PRECISION else \
-                f"{2 * macs * batch / t / 1e9 / gemm:.0%}"
+            rate = 2 * macs * batch / t / 1e9
+            peak = f"{rate / bf16:.0%} bf16" if name in LOW_PRECISION else f"{rate / gemm:.0%}"
             diff = diffs.get((model, batch, name))
             lines.append(f"| {name} | {t * 1000:.1f} | {_ratio(base, t)} | {_ratio(cl, t)} | "
                          f"{peak} | {'' if diff is None else f'{diff:.1e}'} |")
@@ -394,7 +421,25 @@ def report(args, results: dict, diffs: dict, acc: dict, gemm: float, versions: s
     for text, r, target in targets(results):
         lines.append(f"- {text}: {r:.2f}x (target >= {target}x) "
                      f"{'reached' if r >= target else 'NOT reached'}")
+    lines += _bf16_bound(results, bf16)
     return "\n".join(lines)
+
+
+def _bf16_bound(results: dict, bf16: float) -> list[str]:
+    """What the bf16 target asks of the CPU: the rate it needs against the bf16 peak."""
+    import inceptdsl
+
+    out = []
+    for (model, batch), times in results.items():
+        if batch != 8 or "tv cl+fx" not in times or "ov ids opt bf16" not in times:
+            continue
+        macs = inceptdsl.analyze(inceptdsl.load(MODELS[model][0], set={"aux_logits": False})).macs
+        needed = 2 * macs * batch / (median(times["tv cl+fx"]) / 2.5) / 1e9
+        got = 2 * macs * batch / median(times["ov ids opt bf16"]) / 1e9
+        out.append(f"- {model} b8: 2.5x tv cl+fx needs {needed:.0f} GFLOP/s in bf16, "
+                   f"{needed / bf16:.0%} of the bf16 GEMM peak ({bf16:.0f}); "
+                   f"the bf16 path runs at {got:.0f} GFLOP/s ({got / bf16:.0%})")
+    return out
 
 
 def _ratio(base: float | None, t: float) -> str:
@@ -466,11 +511,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"preparing {model} (weights, torchvision export, inceptdsl ONNX)",
                   file=sys.stderr)
             prepare(workdir, model)
-        gemm = spawn(["--gemm"], workdir, args.threads)["gflops"]
+        peaks = spawn(["--gemm"], workdir, args.threads)
         results = measure(args, workdir)
         diffs = output_diffs(args, workdir)
         acc = {} if args.no_accuracy else accuracy(args, workdir)
-    text = report(args, results, diffs, acc, gemm, versions())
+    text = report(args, results, diffs, acc, peaks, versions())
     print(text)
     if args.write:
         write_section(args.write, "bench_deploy", text)
