@@ -189,3 +189,53 @@ def test_a_conv_bn_pair_inside_a_fixed_sequence_is_folded():
     source = inceptdsl.compile(inceptdsl.load("inception_next_atto"), optimize="inference")
     assert "fold_conv_bn(self.stem[0], self.stem[1])" in source
     assert "x = self.stem(x)" not in source
+
+
+POOLED = """\
+format: 1
+name: pooled
+input: [3, 16, 16]
+blocks:
+  Unit(out, k=1, p=0):
+    - conv: conv(out, k, pad=p, bias=false)
+    - bn: batchnorm
+    - relu
+body:
+  - stem: Unit(32, 3, 1)
+  - concat:
+      - a: Unit(8)
+      - - avgpool(3, stride=1, pad=1)
+        - pa: Unit(8)
+      - - avgpool(3, stride=1, pad=1, count_include_pad=false)
+        - pb: conv(8, 1)
+        - pbn: batchnorm
+        - relu
+      - - avgpool(3, stride=1, pad=1)
+        - pc: Unit(8, 3, 1)
+  - avgpool(3, stride=2, pad=1)
+  - tail: Unit(16)
+  - global_avgpool
+  - flatten
+  - fc: linear(10)
+"""
+
+
+def test_a_1x1_conv_after_a_same_size_average_pool_runs_before_it(tmp_path):
+    """pa and pb move before their pools (pa's bias after the pool: padded zeros count in
+    its average; pb's pool excludes them); a 3x3 conv or a strided pool stays."""
+    path = tmp_path / "pooled.yaml"
+    path.write_text(POOLED)
+    spec = inceptdsl.load(path)
+    source = inceptdsl.compile(spec, optimize="inference")
+    assert source.count("the 1x1 conv first, then the average pool") == 2
+    assert "pa = conv2d_plain(x, self.pa.conv_w, None)" in source
+    assert source.count("+= self.pa.conv_b.view(-1, 1, 1)") == 1
+    assert "+= self.pb_b" not in source
+    torch.manual_seed(0)
+    plain = inceptdsl.build(spec)
+    randomize_params(plain)
+    fast = inceptdsl.build(spec, optimize="inference")
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert relative_diff(plain.eval()(x), fast.eval()(x)) <= 1e-5

@@ -34,7 +34,12 @@ from typing import Any
 from inceptdsl.backends.base import INDENT, MAX_LINE, assign, split_args
 
 from inceptdsl.expr import Sym, is_symbolic, to_code
-from inceptdsl.passes.inference import bn_folds_into, fusion_key
+from inceptdsl.passes.inference import (
+    bias_after_pool,
+    bn_folds_into,
+    conv_before_pool,
+    fusion_key,
+)
 from inceptdsl.plan import (
     Alias,
     BlockCtor,
@@ -93,7 +98,7 @@ def conv2d_relu(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
     return torch.relu_(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
 
 
-def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
+def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor | None, stride=1, padding=0,
                  dilation=1, groups: int = 1) -> Tensor:
     """``conv2d(x)`` with the same oneDNN fast path as :func:`conv2d_relu`."""
     if _use_onednn(x, padding):
@@ -108,7 +113,7 @@ def _use_onednn(x: Tensor, padding) -> bool:
             and not torch.compiler.is_compiling())
 
 
-def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor, stride, padding, dilation,
+def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation,
                  groups: int, attr: str) -> Tensor:
     """oneDNN conv with the weight packed once per input shape (blocked layout).
 
@@ -213,6 +218,14 @@ class FusedConvs:
     members: list[Producer]
     geometry: tuple
     var: str
+
+
+@dataclass
+class PooledConv:
+    """Render a 1x1 conv producer that moved before the average pool it followed."""
+
+    pool: Functional
+    producer: Producer
 
 
 @dataclass
@@ -400,7 +413,8 @@ class InferenceGenerator(TorchGenerator):
         producers += [p for i, s in enumerate(body)
                       if (p := self._unit_call(i, s) or self._seq_head(i, s, decls))]
         producers.sort(key=lambda p: p.start)
-        groups = _group(producers, body)
+        pooled = _pooled(body, producers)
+        groups = _group([p for p in producers if p.start not in pooled], body)
         init, fold = [], []
         for c in chains:
             w, b = names[c.start]
@@ -424,6 +438,9 @@ class InferenceGenerator(TorchGenerator):
                 stmts[m.start:m.end] = [None] * (m.end - m.start)
                 if m.rest:
                     stmts[m.start] = SeqRest(m.out, m.rest)
+        for start, (pool_at, p) in pooled.items():
+            stmts[pool_at] = None
+            stmts[start:p.end] = [PooledConv(body[pool_at], p)] + [None] * (p.end - start - 1)
         return [s for s in stmts if s is not None], init, fold
 
     def _names(self, attr: str, taken: set[str]) -> tuple[str, str]:
@@ -494,6 +511,8 @@ class InferenceGenerator(TorchGenerator):
             return self.fused_convs(stmt)
         if isinstance(stmt, SeqRest):
             return [f"{stmt.out} = {ref}({stmt.out})" for ref in stmt.rest]
+        if isinstance(stmt, PooledConv):
+            return self.pooled_conv(stmt)
         return super().statement(stmt)
 
     def folded_conv(self, s: FoldedConv) -> list[str]:
@@ -531,6 +550,23 @@ class InferenceGenerator(TorchGenerator):
         lines += [line.removeprefix(INDENT * 2) for line in split]
         head = s.members[0]
         return lines + (self.statement(SeqRest(head.out, head.rest)) if head.rest else [])
+
+    def pooled_conv(self, s: PooledConv) -> list[str]:
+        """The 1x1 conv on the pool's input, the pool, then the bias (where padded zeros
+        count in the average) and the activation."""
+        p, pool = s.producer, s.pool
+        weight, bias = p.folded.split(", ")
+        late = bias_after_pool(pool.attrs)
+        lines = [f"# {p.label}: the 1x1 conv first, then the average pool (they commute)"]
+        lines += self._conv(p.out, [pool.arg, weight, "None" if late else bias], None)
+        lines += self.statement(replace(pool, out=p.out, arg=p.out))
+        if late:
+            lines.append(f"{p.out} += {bias}.view(-1, 1, 1)")
+        if p.act is not None and p.act.op.name == "relu":  # the pool's output is fresh
+            lines.append(f"{p.out} = torch.relu_({p.out})")
+        elif p.act is not None:
+            lines += self.statement(replace(p.act, out=p.out, arg=p.out))
+        return lines
 
     def _conv(self, out: str, args: list[str], act: Functional | None) -> list[str]:
         """``out = conv(args)`` then the activation; ReLU fused into the conv kernel."""
@@ -581,6 +617,23 @@ def _holds_conv_bn(seq: SeqCtor) -> bool:
     ctors = [c for _, c in seq.items]
     return any(_is_op(conv, "conv2d") and _is_op(bn, "batchnorm") and _folds(bn)
                for conv, bn in zip(ctors, ctors[1:], strict=False))
+
+
+def _pooled(stmts: list, producers: list[Producer]) -> dict[int, tuple[int, Producer]]:
+    """The 1x1 conv producers that may move before the average pool whose output they
+    alone read (:func:`~inceptdsl.passes.inference.conv_before_pool`), by their start,
+    with the pool's index."""
+    by_start = {p.start: p for p in producers}
+    out = {}
+    for i, s in enumerate(stmts):
+        if not (isinstance(s, Functional) and s.op.name == "avgpool"):
+            continue
+        p = by_start.get(_next_statement(stmts, i + 1)[1])
+        if p is None or p.arg != s.out or p.rest or not conv_before_pool(s.attrs, p.key):
+            continue
+        if p.out == s.out or all(s.out not in reads(t) for t in stmts[p.end:]):
+            out[p.start] = (i, p)
+    return out
 
 
 def _group(producers: list[Producer], stmts: list) -> list[list[Producer]]:

@@ -98,6 +98,48 @@ def fusion_key(conv: dict, in_size: tuple[int, int] | None,
             act_key)
 
 
+def conv_before_pool(pool: dict, conv_key: tuple | None) -> bool:
+    """Whether a 1x1 conv that alone reads an average pool's output may run before the
+    pool instead (then the pool averages the conv's output channels, usually far fewer:
+    inception_v3's pool projections pool 192-2048 channels to feed 32-192).
+
+    Exact: a 1x1 conv without bias maps each pixel's channels alike, an average pool maps
+    each channel's pixels alike, and such maps commute. The pool must keep the size
+    (stride 1, padding ``(k - 1) / 2``), or the conv would run on a larger map; the conv's
+    ``conv_key`` is its :func:`fusion_key` (1x1, stride 1, no padding). Its bias then
+    goes after the pool when padded zeros count in the average
+    (:func:`bias_after_pool`), and its activation always does.
+
+    >>> pool = {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1), "ceil": False,
+    ...         "count_include_pad": True}
+    >>> conv_before_pool(pool, ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), ("relu", ())))
+    True
+    >>> conv_before_pool({**pool, "stride": (2, 2)}, ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), None))
+    False
+    """
+    if conv_key is None or conv_key[:3] != ((1, 1), (1, 1), (0, 0, 0, 0)):
+        return False
+    kernel, stride, pad = pool["kernel"], pool["stride"], pool["pad"]
+    if is_symbolic([kernel, stride, pad]) or isinstance(pad, str):
+        return False
+    pad = tuple(pad) if len(pad) == 4 else (pad[0], pad[0], pad[1], pad[1])
+    return tuple(stride) == (1, 1) and all(
+        2 * p == k - 1 for p, k in zip(pad, (kernel[0], kernel[0], kernel[1], kernel[1]),
+                                       strict=True))
+
+
+def bias_after_pool(pool: dict) -> bool:
+    """Whether a conv's bias must be added after an average pool it moved before: when the
+    padded zeros count in the average, a constant is not averaged to itself at the border.
+
+    >>> bias_after_pool({"pad": (1, 1), "count_include_pad": True})
+    True
+    >>> bias_after_pool({"pad": (1, 1), "count_include_pad": False})
+    False
+    """
+    return bool(pool["count_include_pad"]) and any(pool["pad"])
+
+
 # ---------------------------------------------------------------------------- rewriting
 
 

@@ -48,7 +48,7 @@ def conv2d_relu(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
     return torch.relu_(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
 
 
-def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor, stride=1, padding=0,
+def conv2d_plain(x: Tensor, weight: Tensor, bias: Tensor | None, stride=1, padding=0,
                  dilation=1, groups: int = 1) -> Tensor:
     """``conv2d(x)`` with the same oneDNN fast path as :func:`conv2d_relu`."""
     if _use_onednn(x, padding):
@@ -63,7 +63,7 @@ def _use_onednn(x: Tensor, padding) -> bool:
             and not torch.compiler.is_compiling())
 
 
-def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor, stride, padding, dilation,
+def _onednn_conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation,
                  groups: int, attr: str) -> Tensor:
     """oneDNN conv with the weight packed once per input shape (blocked layout).
 
