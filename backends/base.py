@@ -24,7 +24,7 @@ from inceptdsl.backends.linewrap import INDENT, fit, items
 
 from inceptdsl.expr import is_symbolic, to_code
 from inceptdsl.naming import docstring_text
-from inceptdsl.ops import pool_padding
+from inceptdsl.ops import pool_padding, pool_stride
 from inceptdsl.plan import (
     Alias,
     BlockCtor,
@@ -166,7 +166,7 @@ def pool_pads(item: Any) -> tuple[int, int, int, int] | str | None:
     At stride 1, 'same' pads ``k - 1`` in all whatever the size, so it is resolved here.
     """
     a = item.attrs
-    stride = a["stride"] if a["stride"] is not None else a["kernel"]
+    stride = pool_stride(a)
     if is_symbolic(a["pad"]):
         return None
     if a["pad"] == "same" and (is_symbolic(stride) or is_symbolic(a["kernel"])
@@ -551,7 +551,7 @@ class BaseGenerator:
     def _pool_kwargs(self, item: Any) -> list[tuple[str, str]]:
         a = item.attrs
         out = []
-        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        stride = pool_stride(a)
         out.append(("stride", code(stride)))
         pad = a["pad"]
         if not is_symbolic(pad):

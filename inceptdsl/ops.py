@@ -415,8 +415,17 @@ def _pool_attrs(avg: bool) -> list[Attr]:
     return attrs
 
 
+def pool_stride(a: dict) -> Any:
+    """A pool's stride: as written, else its kernel (PyTorch's default).
+
+    >>> pool_stride({"kernel": (3, 3), "stride": None}), pool_stride({"kernel": 3, "stride": 1})
+    ((3, 3), 1)
+    """
+    return a["stride"] if a["stride"] is not None else a["kernel"]
+
+
 def _pool_geometry(a: dict) -> tuple:
-    stride = a["stride"] if a["stride"] is not None else a["kernel"]
+    stride = pool_stride(a)
     dilation = a.get("dilation", (1, 1))
     return a["kernel"], stride, a["pad"], dilation
 

@@ -510,6 +510,8 @@ class Planner(Elaborator):
         if op.width_attr and is_symbolic(sym[op.width_attr]) and "make_divisible" in str(
                 sym[op.width_attr]):
             self.helpers.add("make_divisible")
+        if _pad_by_instance(op, sym, con):
+            sym = {**sym, "pad": con["pad"]}
         try:
             out_shape = tuple(op.shape(con, [x.shape]))
         except OpError as exc:
@@ -635,7 +637,7 @@ class Planner(Elaborator):
         defaults = []
         for p in bdef.params:
             value = con.get(p.name)
-            default = None
+            default, ptype = None, _type_name(value)
             if p.default is not None:
                 dsym = self.scale_arg(bdef, p.name, evaluate(p.default, env.sym), p.default,
                                       self.own_follows(bdef))
@@ -644,7 +646,8 @@ class Planner(Elaborator):
                     defaults.append((p.name, to_code(dsym)))
                 else:
                     default = to_code(dsym)
-            params.append(Param(p.name, _type_name(value), default))
+                    ptype = _with_default_type(ptype, dsym)
+            params.append(Param(p.name, ptype, default))
         name = self.block_class[bdef.name]
         return ClassPlan(name, params, b.decls, b.stmts, out.var, doc=_block_doc(bdef),
                          defaults_code=defaults)
@@ -867,6 +870,25 @@ class Planner(Elaborator):
 # ---------------------------------------------------------------------------- helpers
 
 
+
+def _pad_by_instance(op: OpDef, sym: dict, con: dict) -> bool:
+    """Whether a padding given by a block parameter must be written as this instance's
+    value: 'same' or 'valid' for a pool, and 'same' for a conv at a stride other than 1,
+    have no PyTorch module argument (the class then writes the padding out, and instances
+    with other values get a class of their own).
+
+    >>> from inceptdsl.ops import OPS
+    >>> _pad_by_instance(OPS["avgpool"], {"pad": Sym("p")}, {"pad": "same"})
+    True
+    >>> _pad_by_instance(OPS["conv2d"], {"pad": Sym("p")}, {"pad": "same", "stride": (1, 1)})
+    False
+    """
+    if "pad" not in sym or not is_symbolic(sym["pad"]) or not isinstance(con["pad"], str):
+        return False
+    return op.name in ("maxpool", "avgpool") or \
+        op.name == "conv2d" and con["pad"] == "same" and tuple(con["stride"]) != (1, 1)
+
+
 def _cond(guard: Guard | None) -> Any:
     return None if guard is None else guard.sym
 
@@ -953,6 +975,19 @@ def _type_name(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "tuple"
     return "object"
+
+
+def _with_default_type(ptype: str, default: Any) -> str:
+    """A parameter's type with its default's (``p: int | str = 'same'``); an int default
+    of a float parameter needs nothing (an int is a float there).
+
+    >>> _with_default_type("int", "same"), _with_default_type("float", 1)
+    ('int | str', 'float')
+    """
+    dtype = _type_name(default)
+    if dtype in ptype.split(" | ") or (ptype, dtype) == ("float", "int"):
+        return ptype
+    return " | ".join(sorted({*ptype.split(" | "), dtype}))
 
 
 def _same(a: Any, b: Any) -> bool:

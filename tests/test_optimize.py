@@ -212,7 +212,10 @@ body:
         - relu
       - - avgpool(3, stride=1, pad=1)
         - pc: Unit(8, 3, 1)
-  - avgpool(3, stride=2, pad=1)
+      - pd:
+          - avgpool(3, stride=1, pad=1)
+          - Unit(8)
+  - avgpool(2)
   - tail: Unit(16)
   - global_avgpool
   - flatten
@@ -221,14 +224,16 @@ body:
 
 
 def test_a_1x1_conv_after_a_same_size_average_pool_runs_before_it(tmp_path):
-    """pa and pb move before their pools (pa's bias after the pool: padded zeros count in
-    its average; pb's pool excludes them); a 3x3 conv or a strided pool stays."""
+    """pa, pb and pd move before their pools (pa's bias after the pool: padded zeros count
+    in its average; pb's pool excludes them; pd is the second item of a sequence); a 3x3
+    conv stays, and so does a strided pool (stride omitted: the kernel's)."""
     path = tmp_path / "pooled.yaml"
     path.write_text(POOLED)
     spec = inceptdsl.load(path)
     source = inceptdsl.compile(spec, optimize="inference")
-    assert source.count("the 1x1 conv first, then the average pool") == 2
+    assert source.count("the 1x1 conv first, then the average pool") == 3
     assert "pa = conv2d_plain(x, self.pa.conv_w, None)" in source
+    assert "pd = conv2d_plain(x, self.pd[1].conv_w, None)" in source  # an nn.Sequential
     assert source.count("+= self.pa.conv_b.view(-1, 1, 1)") == 1
     assert "+= self.pb_b" not in source
     torch.manual_seed(0)

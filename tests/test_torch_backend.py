@@ -312,3 +312,49 @@ def test_loss_of_a_logits_network_is_the_plain_cross_entropy():
     module = load_source(inceptdsl.compile(inceptdsl.load(TINY)), "tiny_loss_check")
     logits, target = torch.randn(4, 10), torch.tensor([1, 2, 3, 4])
     assert torch.equal(module.loss(logits, target), F.cross_entropy(logits, target))
+
+
+PAD_BY_PARAMETER = """\
+format: 1
+name: padded
+input: [3, 16, 16]
+blocks:
+  C(p, s=1):
+    - conv: conv(8, 3, stride=s, pad=p)
+    - avgpool(3, stride=1, pad=p)
+body:
+  - a: C('same', 2)
+  - b: C(1)
+  - c: C('valid')
+"""
+PAD_WRITTEN = """\
+format: 1
+name: padded
+input: [3, 16, 16]
+body:
+  - a:
+      - conv: conv(8, 3, stride=2, pad='same')
+      - avgpool(3, stride=1, pad='same')
+  - b:
+      - conv: conv(8, 3, pad=1)
+      - avgpool(3, stride=1, pad=1)
+  - c:
+      - conv: conv(8, 3, pad='valid')
+      - avgpool(3, stride=1, pad='valid')
+"""
+
+
+def test_a_padding_given_by_a_block_parameter_builds_as_if_written_in_the_call(tmp_path):
+    """'same' for a pool or a strided conv, and 'valid' for a pool, have no PyTorch module
+    argument: through a block parameter they are written out per instance."""
+    models = []
+    for name, text in (("param.yaml", PAD_BY_PARAMETER), ("written.yaml", PAD_WRITTEN)):
+        (tmp_path / name).write_text(text)
+        spec = inceptdsl.load(tmp_path / name)
+        assert list(inceptdsl.analyze(spec).output) == [8, 4, 4]
+        models.append(inceptdsl.build(spec).eval())
+    by_parameter, written = models
+    by_parameter.load_state_dict(written.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert relative_diff(written(x), by_parameter(x)) <= 1e-6

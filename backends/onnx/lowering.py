@@ -20,7 +20,7 @@ import numpy as np
 from onnx import helper
 
 from inceptdsl.ir import Graph
-from inceptdsl.ops import conv_padding, pool_padding
+from inceptdsl.ops import conv_padding, pool_padding, pool_stride
 from inceptdsl.state import state_key
 
 
@@ -213,7 +213,7 @@ def _pool_geometry(b: Builder, nid: str, a: dict) -> tuple:
     """Stride, dilation and ONNX pads ``[top, left, bottom, right]``: the spec's padding
     (symmetric, asymmetric or TensorFlow 'same'), plus end padding so that a floor-mode
     window count gives the IR's output size (PyTorch's ``ceil_mode``)."""
-    stride = a["stride"] if a["stride"] is not None else a["kernel"]
+    stride = pool_stride(a)
     dilation = a.get("dilation", (1, 1))
     size, out = b.shape_of(nid)[1:], b.graph.shape(nid)[1:]
     top, bottom, left, right = pool_padding(a, tuple(size))

@@ -24,7 +24,7 @@ from inceptdsl.backends import base
 from inceptdsl.backends.base import INDENT, BaseGenerator, call, code, non_default, pool_pads
 
 from inceptdsl.expr import is_symbolic, to_code
-from inceptdsl.ops import conv_padding, fmt_shape, same_at_stride_one
+from inceptdsl.ops import conv_padding, fmt_shape, pool_stride, same_at_stride_one
 from inceptdsl.plan import ClassPlan, Functional, OpCtor
 
 # op -> (module built in __init__, functional form in forward), see BaseGenerator
@@ -195,7 +195,7 @@ class TorchGenerator(BaseGenerator):
             return None
         a = item.attrs
         self.helpers.add(func)
-        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        stride = pool_stride(a)
         seq = _list if func == "pool2d_padded" else _tuple
         kwargs = []
         if pads != "same":

@@ -243,10 +243,19 @@ class Raw:
 
 def _act_of(stmt: Any) -> Functional | None:
     """An activation statement as a :class:`Functional` (module calls included)."""
-    if isinstance(stmt, Functional) and stmt.op.kind == "act":
+    return _functional(stmt, lambda op: op.kind == "act")
+
+
+def _avgpool_of(stmt: Any) -> Functional | None:
+    """An average pool statement as a :class:`Functional` (module calls included)."""
+    return _functional(stmt, lambda op: op.name == "avgpool")
+
+
+def _functional(stmt: Any, wanted: Any) -> Functional | None:
+    if isinstance(stmt, Functional) and wanted(stmt.op):
         return stmt
-    if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and \
-            stmt.ctor.op.kind == "act" and not stmt.optional:
+    if isinstance(stmt, Call) and isinstance(stmt.ctor, OpCtor) and wanted(stmt.ctor.op) \
+            and not stmt.optional:
         c = stmt.ctor
         return Functional(stmt.out, c.op, c.attrs, c.concrete, stmt.arg, c.in_shape,
                           c.out_shape)
@@ -414,6 +423,8 @@ class InferenceGenerator(TorchGenerator):
                       if (p := self._unit_call(i, s) or self._seq_head(i, s, decls))]
         producers.sort(key=lambda p: p.start)
         pooled = _pooled(body, producers)
+        pooled.update((i, (None, *sp)) for i, s in enumerate(body)
+                      if (sp := self._seq_pool(i, s, decls)))
         groups = _group([p for p in producers if p.start not in pooled], body)
         init, fold = [], []
         for c in chains:
@@ -438,9 +449,10 @@ class InferenceGenerator(TorchGenerator):
                 stmts[m.start:m.end] = [None] * (m.end - m.start)
                 if m.rest:
                     stmts[m.start] = SeqRest(m.out, m.rest)
-        for start, (pool_at, p) in pooled.items():
-            stmts[pool_at] = None
-            stmts[start:p.end] = [PooledConv(body[pool_at], p)] + [None] * (p.end - start - 1)
+        for start, (pool_at, pool, p) in pooled.items():
+            if pool_at is not None:
+                stmts[pool_at] = None
+            stmts[start:p.end] = [PooledConv(pool, p)] + [None] * (p.end - start - 1)
         return [s for s in stmts if s is not None], init, fold
 
     def _names(self, attr: str, taken: set[str]) -> tuple[str, str]:
@@ -462,18 +474,28 @@ class InferenceGenerator(TorchGenerator):
 
     def _seq_head(self, i: int, s: Any, decls: dict) -> Producer | None:
         """A sequence whose first item is such a block: the head may be fused."""
-        seq = decls.get(s.attr) if isinstance(s, Call) and not s.optional else None
-        if not isinstance(seq, SeqCtor) or len(seq.items) < 2 or any(
-                not isinstance(e, tuple) or isinstance(e[1], Repeated) for e in seq.items):
+        if (refs := _fixed_seq_refs(s, decls)) is None:
             return None
-        refs = [f"self.{s.attr}.{name}" if name else f"self.{s.attr}[{k}]"
-                for k, (name, _) in enumerate(seq.items)]
-        head = seq.items[0][1]
+        head = decls[s.attr].items[0][1]
         unit = self._unit(i, s.out, s.arg, refs[0], head) if isinstance(head, BlockCtor) \
             else None
         if unit is not None:
             unit.rest = refs[1:]
         return unit
+
+    def _seq_pool(self, i: int, s: Any, decls: dict) -> tuple[Functional, Producer] | None:
+        """A sequence of an average pool then a block that is one 1x1 conv chain (timm's
+        ``branch3``): the conv may run before the pool."""
+        if (refs := _fixed_seq_refs(s, decls)) is None:
+            return None
+        (_, pool), (_, head) = decls[s.attr].items[:2]
+        pool = _avgpool_of(Call(s.out, refs[0], s.arg, pool))
+        unit = self._unit(i, s.out, s.out, refs[1], head) if isinstance(head, BlockCtor) \
+            else None
+        if pool is None or unit is None or not conv_before_pool(pool.attrs, unit.key):
+            return None
+        unit.rest = refs[2:]
+        return pool, unit
 
     def _unit(self, i: int, out: str, arg: str, ref: str, ctor: BlockCtor) -> Producer | None:
         chain = self.units.get(ctor.cls)
@@ -566,7 +588,7 @@ class InferenceGenerator(TorchGenerator):
             lines.append(f"{p.out} = torch.relu_({p.out})")
         elif p.act is not None:
             lines += self.statement(replace(p.act, out=p.out, arg=p.out))
-        return lines
+        return lines + (self.statement(SeqRest(p.out, p.rest)) if p.rest else [])
 
     def _conv(self, out: str, args: list[str], act: Functional | None) -> list[str]:
         """``out = conv(args)`` then the activation; ReLU fused into the conv kernel."""
@@ -619,20 +641,30 @@ def _holds_conv_bn(seq: SeqCtor) -> bool:
                for conv, bn in zip(ctors, ctors[1:], strict=False))
 
 
-def _pooled(stmts: list, producers: list[Producer]) -> dict[int, tuple[int, Producer]]:
+def _fixed_seq_refs(s: Any, decls: dict) -> list[str] | None:
+    """The item references of a called sequence of fixed items (``self.branch3[0]``...)."""
+    seq = decls.get(s.attr) if isinstance(s, Call) and not s.optional else None
+    if not isinstance(seq, SeqCtor) or len(seq.items) < 2 or any(
+            not isinstance(e, tuple) or isinstance(e[1], Repeated) for e in seq.items):
+        return None
+    return [f"self.{s.attr}.{name}" if name else f"self.{s.attr}[{k}]"
+            for k, (name, _) in enumerate(seq.items)]
+
+
+def _pooled(stmts: list, producers: list[Producer]) -> dict[int, tuple]:
     """The 1x1 conv producers that may move before the average pool whose output they
-    alone read (:func:`~inceptdsl.passes.inference.conv_before_pool`), by their start,
-    with the pool's index."""
+    alone read (:func:`~inceptdsl.passes.inference.conv_before_pool`), by their start:
+    ``(the pool's index, the pool, the producer)``."""
     by_start = {p.start: p for p in producers}
     out = {}
-    for i, s in enumerate(stmts):
-        if not (isinstance(s, Functional) and s.op.name == "avgpool"):
+    for i, stmt in enumerate(stmts):
+        if (s := _avgpool_of(stmt)) is None:
             continue
         p = by_start.get(_next_statement(stmts, i + 1)[1])
         if p is None or p.arg != s.out or p.rest or not conv_before_pool(s.attrs, p.key):
             continue
         if p.out == s.out or all(s.out not in reads(t) for t in stmts[p.end:]):
-            out[p.start] = (i, p)
+            out[p.start] = (i, s, p)
     return out
 
 

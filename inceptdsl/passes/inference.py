@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from ..expr import is_symbolic
 from ..ir import Graph
-from ..ops import OPS, conv_padding, same_at_stride_one
+from ..ops import OPS, conv_padding, pool_stride, same_at_stride_one
 from .cost import annotate
 from .lint import lint
 from .shapes import run as infer_shapes
@@ -119,7 +119,7 @@ def conv_before_pool(pool: dict, conv_key: tuple | None) -> bool:
     """
     if conv_key is None or conv_key[:3] != ((1, 1), (1, 1), (0, 0, 0, 0)):
         return False
-    kernel, stride, pad = pool["kernel"], pool["stride"], pool["pad"]
+    kernel, stride, pad = pool["kernel"], pool_stride(pool), pool["pad"]
     if is_symbolic([kernel, stride, pad]) or isinstance(pad, str):
         return False
     pad = tuple(pad) if len(pad) == 4 else (pad[0], pad[0], pad[1], pad[1])
