@@ -612,8 +612,9 @@ class Planner(Elaborator):
             cls = self.class_names.fresh(f"{cls}_{size}" if size not in sizes else cls)
             plan.doc += "\n\n" + textwrap.fill(
                 f"The {bdef.name} block as built for a {fmt_shape(shape)} input: its "
-                f"instances need different layers (e.g. a linear layer after a flatten), "
-                f"so each kind has its own class.", 88)
+                f"instances need different code (a linear layer after a flatten at "
+                f"another size, or a padding written out), so each kind has its own "
+                f"class.", 88)
         plan.input_shape = shape
         plan.name = cls
         variants.append((signature, cls, span))

@@ -92,3 +92,27 @@ def test_torch_model_holds_and_computes_what_summary_says_on_a_subset():
             out = model(torch.zeros(1, *spec.input))
         assert counter.get_total_flops() // 2 == report.macs, spec.name
         assert list(out.shape[1:]) == report.output, spec.name
+
+
+def test_optimized_torch_model_matches_the_plain_one_on_a_subset():
+    """``--optimize inference`` on specs nobody tuned it for: BN folds and sibling fusion
+    (6 of these 12 fuse) over blocks at several sizes, under conditions and repeats."""
+    torch = pytest.importorskip("torch")
+    from helpers import randomize_bn, relative_diff
+
+    from inceptdsl.codegen import build
+
+    entries = [e for e in map(corpus_entry, range(16, 32)) if e is not None][:12]
+    assert len(entries) == 12
+    assert sum("then split" in pipeline.compile_source(s, "torch", optimize="inference")
+               for s, _ in entries) >= 4
+    gen = torch.Generator().manual_seed(0)
+    for spec, _ in entries:
+        torch.manual_seed(0)
+        plain = build(spec)
+        randomize_bn(plain)
+        fast = build(spec, optimize="inference")
+        fast.load_state_dict(plain.state_dict(), strict=True)
+        x = torch.randn(2, *spec.input, generator=gen)
+        with torch.no_grad():
+            assert relative_diff(plain.eval()(x), fast.eval()(x)) <= 1e-4, spec.name

@@ -196,12 +196,12 @@ format: 1
 name: pooled
 input: [3, 16, 16]
 blocks:
-  Unit(out, k=1, p=0):
-    - conv: conv(out, k, pad=p, bias=false)
+  Unit(out, k=1):
+    - conv: conv(out, k, pad=k // 2, bias=false)
     - bn: batchnorm
     - relu
 body:
-  - stem: Unit(32, 3, 1)
+  - stem: Unit(32, 3)
   - concat:
       - a: Unit(8)
       - - avgpool(3, stride=1, pad=1)
@@ -211,7 +211,7 @@ body:
         - pbn: batchnorm
         - relu
       - - avgpool(3, stride=1, pad=1)
-        - pc: Unit(8, 3, 1)
+        - pc: Unit(8, 3)
       - pd:
           - avgpool(3, stride=1, pad=1)
           - Unit(8)

@@ -33,7 +33,8 @@ from typing import Any
 
 from inceptdsl.backends.base import INDENT, MAX_LINE, assign, split_args
 
-from inceptdsl.expr import Sym, is_symbolic, to_code
+from inceptdsl.errors import SpecError
+from inceptdsl.expr import Sym, evaluate, is_symbolic, parse, to_code
 from inceptdsl.passes.inference import (
     bias_after_pool,
     bn_folds_into,
@@ -323,13 +324,24 @@ def unit_chain(plan: ClassPlan) -> Chain | None:
 
 
 def _literal(value: Any, bindings: dict[str, Any]) -> Any:
-    """A value with block parameters substituted; ``None`` when it stays symbolic."""
-    if not is_symbolic(value):
+    """A value with block parameters substituted, expressions evaluated; ``None`` when it
+    stays symbolic.
+
+    >>> _literal(Sym("k // 2"), {"k": 3}), _literal((Sym("p"), 0), {"p": 1})
+    (1, (1, 0))
+    >>> _literal(Sym("c"), {"c": Sym("c")}) is None
+    True
+    """
+    if isinstance(value, (list, tuple)):
+        items = [_literal(v, bindings) for v in value]
+        return None if None in items else type(value)(items)
+    if not isinstance(value, Sym):
         return value
-    if isinstance(value, Sym) and str(value) in bindings:
-        bound = bindings[str(value)]
-        return None if is_symbolic(bound) else bound
-    return None
+    try:
+        bound = evaluate(parse(str(value)), bindings)
+    except (SpecError, ArithmeticError, TypeError, ValueError):
+        return None
+    return None if is_symbolic(bound) else bound
 
 
 def chain_key(chain: Chain, bindings: dict[str, Any]) -> tuple | None:
