@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SourceSpan, SpecError
+from .loader import parse_document
 from .spec import FORM_KEYS, MODIFIER_KEYS, RESERVED
 
 INDENT = 4
@@ -76,14 +77,14 @@ def check_output_suffix(output: str, to: str) -> None:
 
 def format_text(text: str, path: str, to: str) -> str:
     """Print spec text (YAML, or DSL when ``path`` ends in ``.incept``) as ``to``."""
-    doc = parse_text(text, path)
+    doc = parse_document(text, path)
     comments = Comments(text, yaml=not path.endswith(".incept"))
     printer = DslPrinter(comments) if to == "dsl" else YamlPrinter(comments)
     if to == "yaml":
         refuse_surrogates(doc)
     out = printer.document(canonical(doc) if to == "yaml" else doc)
     try:
-        again = parse_text(out, "<output>" + (".incept" if to == "dsl" else ".yaml"))
+        again = parse_document(out, "<output>" + (".incept" if to == "dsl" else ".yaml"))
     except SpecError:
         again = None
     check_same(doc, again, path)
@@ -239,21 +240,6 @@ def refuse_surrogates(value: Any, span: SourceSpan | None = None) -> None:
             refuse_surrogates(key, value.key_span(key) if hasattr(value, "key_span") else span)
             refuse_surrogates(item, value.value_span(key) if hasattr(value, "value_span")
                               else span)
-
-
-def parse_text(text: str, path: str) -> Any:
-    """The located document of a YAML or DSL text."""
-    if path.endswith(".incept"):
-        from .dsl import parse_dsl
-
-        return parse_dsl(text, path)
-    from .yamlsrc import load_yaml
-
-    doc = load_yaml(text, path)
-    if not isinstance(doc, dict):
-        raise SpecError("a spec must be a mapping of keys", getattr(doc, "span", SourceSpan(
-            path, 1, 1, 1, 2)))
-    return doc
 
 
 # ---------------------------------------------------------------------------- comments

@@ -103,15 +103,24 @@ def load_document(path: Path) -> YMap:
     """Read one spec file (YAML or DSL) into a located document, no ``extends`` applied."""
     text = read_text(path)
     remember_source(str(path), text)
-    if path.suffix == ".incept":
+    return parse_document(text, str(path))
+
+
+def parse_document(text: str, path: str) -> YMap:
+    """The located document of a spec's text, YAML or (for a ``.incept`` path) the DSL.
+
+    >>> parse_document("name: t", "t.yaml")["name"]
+    't'
+    """
+    if path.endswith(".incept"):
         from .dsl import parse_dsl
 
-        doc = parse_dsl(text, str(path))
+        doc = parse_dsl(text, path)
     else:
-        doc = load_yaml(text, str(path))
+        doc = load_yaml(text, path)
     if not isinstance(doc, dict):
         raise SpecError("a spec must be a mapping of keys (name, input, params, blocks, body)",
-                        getattr(doc, "span", SourceSpan(str(path), 1, 1, 1, 2)))
+                        getattr(doc, "span", SourceSpan(path, 1, 1, 1, 2)))
     return doc
 
 

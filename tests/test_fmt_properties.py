@@ -30,10 +30,9 @@ from inceptdsl.fmt import (
     format_file,
     format_text,
     node_plain,
-    parse_text,
     structure,
 )
-from inceptdsl.loader import build_spec, load
+from inceptdsl.loader import build_spec, load, parse_document
 
 ROOT = Path(__file__).resolve().parent
 SETTINGS = {"deadline": None, "derandomize": True, "database": None,
@@ -199,7 +198,7 @@ def yaml_spec(draw) -> tuple[str, list[str]]:
 
 def meaning(text: str, path: str):
     """What a spec text means: every header value, parameter, block and node."""
-    doc = parse_text(text, path)
+    doc = parse_document(text, path)
     try:
         spec = build_spec(doc, path)
     except SpecError:  # e.g. a lone surrogate, which check refuses: the document's meaning
