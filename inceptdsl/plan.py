@@ -717,12 +717,13 @@ class Planner(Elaborator):
                 x = self.node(n.body, x, replace(ctx, env=_indexed(ctx.env, n.index, i, i)))
             return x
         sub: list = []
+        var = ctx.b.vars.fresh(n.index)  # 'i_1' where a block parameter is named 'i'
         out = self.node(n.body, x, replace(ctx, items=sub, dead=ctx.dead or not con,
-                                           env=_indexed(ctx.env, n.index, Sym(n.index), 0)))
+                                           env=_indexed(ctx.env, n.index, Sym(var), 0)))
         if not _same(out.channels, x.channels):
             raise SpecError("a repeat whose count is a parameter needs a body that keeps "
                             "the channel count", n.span)
-        ctx.items.append(Loop(sym, sub, n.index))
+        ctx.items.append(Loop(sym, sub, var))
         for i in range(1, con):
             out = self.node(n.body, out, replace(ctx, items=[],
                                                  env=_indexed(ctx.env, n.index, i, i)))

@@ -358,3 +358,29 @@ def test_a_padding_given_by_a_block_parameter_builds_as_if_written_in_the_call(t
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         assert relative_diff(written(x), by_parameter(x)) <= 1e-6
+
+
+def test_a_repeat_index_named_like_a_block_parameter_does_not_shadow_it(tmp_path):
+    """The loop over a parametric repeat count gets its own variable (``i_1``): before,
+    ``for i in range(n)`` rebound the block parameter ``i`` for the layers after it."""
+    path = tmp_path / "shadow.yaml"
+    path.write_text("""\
+format: 1
+name: shadow
+input: [3, 16, 16]
+blocks:
+  B(n=2, i=4):
+    - repeat: n
+      index: i
+      body: conv(in_channels, 1)
+    - conv(i, 1)
+body:
+  - B()
+  - B(n=3, i=5)
+""")
+    spec = inceptdsl.load(path)
+    report = inceptdsl.analyze(spec)
+    model = inceptdsl.build(spec).eval()
+    assert sum(p.numel() for p in model.parameters()) == report.params
+    with torch.no_grad():
+        assert list(model(torch.zeros(1, 3, 16, 16)).shape[1:]) == report.output == [5, 16, 16]
