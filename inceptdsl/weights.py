@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .ir import Graph
+from .state import STATE
 
 KERAS_CLASSES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
                  "Dense")
@@ -349,14 +350,13 @@ def _conv_slot(graph: Graph, node: str, pairs: dict[str, str]) -> Slot:
 
 
 def _bn_slot(node: str, attrs: dict, channels: int) -> Slot:
+    """Keras's BN weights in its order (gamma, beta, moving mean, moving variance), which is
+    also the order of the op's state (:data:`~inceptdsl.state.STATE`)."""
     slot = Slot("BatchNormalization", node)
-    names = []
-    if attrs["affine"]:
-        names += ["weight", "bias"] if attrs["scale"] else ["bias"]
     if attrs["track_running_stats"]:
-        names += ["running_mean", "running_var"]
         slot.extra[f"{node}.num_batches_tracked"] = np.array(0, dtype=np.int64)
-    slot.tensors = [(f"{node}.{n}", (channels,), "same") for n in names]
+    slot.tensors = [(f"{node}.{name}", shape, "same")
+                    for name, shape in STATE["batchnorm"](attrs, (channels,)).items()]
     return slot
 
 

@@ -21,7 +21,7 @@ from onnx import helper
 
 from inceptdsl.ir import Graph
 from inceptdsl.ops import conv_padding, pool_padding, pool_stride
-from inceptdsl.state import state_key
+from inceptdsl.state import STATE, state_key
 
 
 class Builder:
@@ -112,11 +112,12 @@ def linear(b: Builder, nid: str, a: dict) -> str:
 @lowers("batchnorm")
 def batchnorm(b: Builder, nid: str, a: dict) -> str:
     channels = b.shape_of(nid)[0]
-    learns_scale = a["affine"] and a.get("scale", True)  # scale=false: a shift only
-    scale = b.weight(nid, "weight") if learns_scale else b.const(f"{nid}.ones", [1] * channels)
-    bias = b.weight(nid, "bias") if a["affine"] else b.const(f"{nid}.zeros", [0] * channels)
+    held = STATE["batchnorm"](a, (channels,))  # scale=false: a shift only
+    scale = b.weight(nid, "weight") if "weight" in held else \
+        b.const(f"{nid}.ones", [1] * channels)
+    bias = b.weight(nid, "bias") if "bias" in held else b.const(f"{nid}.zeros", [0] * channels)
     x = b.input_of(nid)
-    if not a["track_running_stats"]:  # PyTorch then normalises with batch statistics
+    if "running_mean" not in held:  # PyTorch then normalises with batch statistics
         return _batch_statistics_norm(b, nid, x, scale, bias, a["eps"])
     return b.node("BatchNormalization",
                   [x, scale, bias, b.weight(nid, "running_mean"), b.weight(nid, "running_var")],
