@@ -280,7 +280,12 @@ def _apply(edit: Edit, body: Seq, blocks: dict[str, BlockDef], private: set[int]
         shared = next((o for a in found for o in a.owners if id(o) not in private), None)
         if shared is None:
             break
-        _make_private(shared, body, blocks)
+        try:
+            _make_private(shared, body, blocks)
+        except SpecError as exc:  # about the parent's node: said at the edit that asked
+            raise SpecError(exc.message, edit.span, [("what it would have to copy or unroll",
+                                                      exc.span), *exc.notes],
+                            exc.hint) from None
         private.add(id(shared))
     if edit.node is not None and edit.node.name is not None and len(
             {id(a.container) for a in found}) < len(found):

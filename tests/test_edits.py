@@ -283,3 +283,15 @@ def test_an_unnamed_top_level_block_call_is_addressed_by_the_name_the_model_give
     result = run_cli("check", str(child))
     assert result.code == 0, result.err
     assert "2 edits" in result.out
+
+
+def test_an_edit_the_parent_cannot_take_is_reported_at_the_edit(tmp_path):
+    """inception_v4's ``features`` repeats are whole block bodies: removing one copy is an
+    error at the variant's edit, with a note at the parent's repeat."""
+    path = tmp_path / "v4.yaml"
+    path.write_text("extends: inception_v4\nname: v\nedits:\n  - remove: features.13\n")
+    result = run_cli("check", str(path))
+    assert result.code == 1
+    assert result.err.startswith(f"{path}:4:13: error: one copy of a repeat")
+    assert "inception_v4.yaml:" in result.err and ": note: what it would have" in result.err
+    assert result.err.count("error:") == 1
