@@ -349,8 +349,11 @@ def _make_private(owner: Node, body: Seq, blocks: dict[str, BlockDef]) -> None:
     seq = Seq(owner.span, items, name=owner.name, when=owner.when, side=owner.side,
               loss_weight=owner.loss_weight, source=owner.source,
               source_span=owner.source_span)
-    if seq.name is None and not _in_numbered(owner, body, blocks):
-        seq.name = _path_of(owner, body, blocks).rsplit(".", 1)[-1]
+    # an unnamed repeat has a path (its auto name) unless a numbered sequence holds it: its
+    # copies then go on numbering in place (features.11 ... features.17)
+    path = next((a.path for a in addresses(body, blocks) if a.node is owner), None)
+    if seq.name is None and path is not None and not path.rsplit(".", 1)[-1].isdigit():
+        seq.name = path.rsplit(".", 1)[-1]
     container[_index(container, owner)] = seq
 
 
@@ -375,13 +378,19 @@ def _path_of(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> str:
     return next(a.path for a in addresses(body, blocks) if a.node is node)
 
 
-def _in_numbered(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> bool:
-    path = _path_of(node, body, blocks)
-    return path.rsplit(".", 1)[-1].isdigit()
-
-
 def _container_of(node: Node, body: Seq, blocks: dict[str, BlockDef]) -> list[Node] | None:
-    return next((a.container for a in addresses(body, blocks) if a.node is node), None)
+    """The list that holds ``node`` (a sequence's items or a merge's branches), in the body
+    or a block; ``None`` when it is the whole body of a block or repeat."""
+    for root in [body, *(b.body for b in blocks.values())]:
+        stack: list[Node] = [root]
+        while stack:
+            n = stack.pop()
+            held = n.items if isinstance(n, Seq) else n.branches if isinstance(
+                n, (Concat, Add, Mul)) else [n.body] if isinstance(n, Repeat) else []
+            if any(item is node for item in held) and not isinstance(n, Repeat):
+                return held
+            stack += held
+    return None
 
 
 def _index(container: list[Node], node: Node) -> int:

@@ -285,13 +285,31 @@ def test_an_unnamed_top_level_block_call_is_addressed_by_the_name_the_model_give
     assert "2 edits" in result.out
 
 
-def test_an_edit_the_parent_cannot_take_is_reported_at_the_edit(tmp_path):
-    """inception_v4's ``features`` repeats are whole block bodies: removing one copy is an
-    error at the variant's edit, with a note at the parent's repeat."""
+def test_one_copy_of_a_repeat_inside_a_numbered_sequence_is_removed(tmp_path):
+    """inception_v4's ``features`` numbers the copies of its repeats (features.11 to .17
+    are InceptionB): removing one unrolls that repeat in place, and the rest renumber."""
     path = tmp_path / "v4.yaml"
     path.write_text("extends: inception_v4\nname: v\nedits:\n  - remove: features.13\n")
     result = run_cli("check", str(path))
+    assert result.code == 0, result.err
+    blocks = summary(path)["blocks"]
+    kinds = [b["kind"] for b in blocks if b["path"].startswith("features.")]
+    assert kinds.count("InceptionB") == 6 and kinds[17] == "ReductionB"
+    whole = summary(ROOT / "specs" / "inception_v4.yaml")
+    inception_b = next(b["params"] for b in whole["blocks"] if b["kind"] == "InceptionB")
+    assert summary(path)["params"] == whole["params"] - inception_b
+
+
+def test_an_edit_the_parent_cannot_take_is_reported_at_the_edit(tmp_path):
+    """One copy of a repeat that is a whole block body cannot be removed alone: the error
+    is at the variant's edit, with a note at the parent's repeat."""
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("name: p\ninput: [3, 8, 8]\nblocks:\n  Stack:\n    repeat: 3\n"
+                      "    body: conv(8, 3, pad=1)\nbody:\n  - s: Stack\n")
+    path = tmp_path / "child.yaml"
+    path.write_text(f"extends: {parent}\nname: c\nedits:\n  - remove: s.layers.1\n")
+    result = run_cli("check", str(path))
     assert result.code == 1
     assert result.err.startswith(f"{path}:4:13: error: one copy of a repeat")
-    assert "inception_v4.yaml:" in result.err and ": note: what it would have" in result.err
+    assert f"{parent}:5:5: note: what it would have to copy or unroll" in result.err
     assert result.err.count("error:") == 1
