@@ -395,8 +395,9 @@ def report(args, results: dict, diffs: dict, acc: dict, peaks: dict, versions: s
              f"best of 5) {gemm:.0f} GFLOP/s; direct conv kernels can exceed it. bf16 peak "
              f"(rows marked bf16): the best rate of an OpenVINO MatMul, 4096^2, bf16 hint, "
              f"{bf16:.0f} GFLOP/s ({bf16 / gemm:.1f}x the fp32 peak).", ""]
+    macs = {model: inceptdsl.analyze(inceptdsl.load(spec, set={"aux_logits": False})).macs
+            for model, (spec, _) in MODELS.items() if model in args.models}
     for (model, batch), times in results.items():
-        macs = inceptdsl.analyze(inceptdsl.load(MODELS[model][0], set={"aux_logits": False})).macs
         med = {n: median(t) for n, t in times.items()}
         base, cl = med.get("tv eager"), med.get("tv cl+fx")
         lines += [f"### {model}, batch {batch}", "",
@@ -404,7 +405,7 @@ def report(args, results: dict, diffs: dict, acc: dict, peaks: dict, versions: s
                   "rel. diff to tv eager |", "|---|---:|---:|---:|---:|---:|"]
         for name in args.candidates:
             t = med[name]
-            rate = 2 * macs * batch / t / 1e9
+            rate = 2 * macs[model] * batch / t / 1e9
             peak = f"{rate / bf16:.0%} bf16" if name in LOW_PRECISION else f"{rate / gemm:.0%}"
             diff = diffs.get((model, batch, name))
             lines.append(f"| {name} | {t * 1000:.1f} | {_ratio(base, t)} | {_ratio(cl, t)} | "
@@ -421,21 +422,18 @@ def report(args, results: dict, diffs: dict, acc: dict, peaks: dict, versions: s
     for text, r, target in targets(results):
         lines.append(f"- {text}: {r:.2f}x (target >= {target}x) "
                      f"{'reached' if r >= target else 'NOT reached'}")
-    lines += _bf16_bound(results, bf16)
+    lines += _bf16_bound(results, macs, bf16)
     return "\n".join(lines)
 
 
-def _bf16_bound(results: dict, bf16: float) -> list[str]:
+def _bf16_bound(results: dict, macs: dict, bf16: float) -> list[str]:
     """What the bf16 target asks of the CPU: the rate it needs against the bf16 peak."""
-    import inceptdsl
-
     out = []
     for (model, batch), times in results.items():
         if batch != 8 or "tv cl+fx" not in times or "ov ids opt bf16" not in times:
             continue
-        macs = inceptdsl.analyze(inceptdsl.load(MODELS[model][0], set={"aux_logits": False})).macs
-        needed = 2 * macs * batch / (median(times["tv cl+fx"]) / 2.5) / 1e9
-        got = 2 * macs * batch / median(times["ov ids opt bf16"]) / 1e9
+        needed = 2 * macs[model] * batch / (median(times["tv cl+fx"]) / 2.5) / 1e9
+        got = 2 * macs[model] * batch / median(times["ov ids opt bf16"]) / 1e9
         out.append(f"- {model} b8: 2.5x tv cl+fx needs {needed:.0f} GFLOP/s in bf16, "
                    f"{needed / bf16:.0%} of the bf16 GEMM peak ({bf16:.0f}); "
                    f"the bf16 path runs at {got:.0f} GFLOP/s ({got / bf16:.0%})")

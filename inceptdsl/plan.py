@@ -986,10 +986,11 @@ def _with_default_type(ptype: str, default: Any) -> str:
     >>> _with_default_type("int", "same"), _with_default_type("float", 1)
     ('int | str', 'float')
     """
+    types = set(ptype.split(" | "))
     dtype = _type_name(default)
-    if dtype in ptype.split(" | ") or (ptype, dtype) == ("float", "int"):
+    if dtype in types or dtype == "int" and "float" in types:
         return ptype
-    return " | ".join(sorted({*ptype.split(" | "), dtype}))
+    return " | ".join(sorted({*types, dtype}))
 
 
 def _same(a: Any, b: Any) -> bool:
